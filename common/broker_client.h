@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+/* The databroker's records API as seen by authorize and authenticate (HTTPS with mTLS). */
+#ifndef CMN_BROKER_CLIENT_H
+#define CMN_BROKER_CLIENT_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include <h2o.h>
+#include "common/config.h"
+#include "common/http_client.h"
+
+/*
+ * Wire format (DESIGN.md §7), all bodies JSON:
+ *   GET    /v1/records/{type}/{id}        -> 200 {"type","id","version","data":{...},"expires_at"}
+ *                                            404 when absent
+ *   PUT    /v1/records/{type}/{id}        <- {"data":{...},"ttl":seconds}   -> 200 record
+ *   DELETE /v1/records/{type}/{id}        -> 200 {"version"} (404 when absent)
+ *   POST   /v1/records/{type}/{id}/take   -> 200 record and the record is gone; 404 when absent
+ *   GET    /v1/records/{type}?limit=N&cursor=C -> 200 {"records":[...],"cursor":C|null}
+ *   GET    /v1/changes?after=V&epoch=E&wait=S -> 200 {"changes":[{type,id,version,deleted}],
+ *                                                   "latest":V, "epoch":E, "resync":bool}
+ *                                            long poll: answers at once when there are
+ *                                            changes after V, else after at most S seconds.
+ *                                            "resync": true when V is older than the history
+ *                                            kept, newer than the store (it was reset), or E
+ *                                            is not the store's epoch.
+ *   503 from any of them while the store is unreachable.
+ */
+
+#define CMN_BROKER_TIMEOUT_MS 3000
+#define CMN_BROKER_WAIT_S 20
+
+typedef struct st_cmn_broker_client_t cmn_broker_client_t;
+
+typedef struct st_cmn_broker_result_t {
+    const char *err;  /* NULL on success; cmn_err_not_found, cmn_err_unavailable, ... */
+    int status;       /* HTTP status, 0 when no answer */
+    json_t *record;   /* the whole record object on success (borrowed; valid in the callback) */
+} cmn_broker_result_t;
+
+typedef void (*cmn_broker_cb)(void *ctx, const cmn_broker_result_t *res);
+
+/** a client for `loop` from the config's databroker_service_url and mTLS files; NULL on error */
+cmn_broker_client_t *cmn_broker_client_create(h2o_loop_t *loop, const cmn_config_t *config);
+void cmn_broker_client_destroy(cmn_broker_client_t *client);
+
+/* each calls cb exactly once, later, on the loop's thread (see cmn_http_client_send) */
+int cmn_broker_get(cmn_broker_client_t *c, const char *type, const char *id, cmn_broker_cb cb,
+                   void *ctx);
+int cmn_broker_put(cmn_broker_client_t *c, const char *type, const char *id, const json_t *data,
+                   uint64_t ttl_s, cmn_broker_cb cb, void *ctx);
+int cmn_broker_delete(cmn_broker_client_t *c, const char *type, const char *id, cmn_broker_cb cb,
+                      void *ctx);
+int cmn_broker_take(cmn_broker_client_t *c, const char *type, const char *id, cmn_broker_cb cb,
+                    void *ctx);
+/* query: `record` in the result is the whole {"records":[...],"cursor":...} object */
+int cmn_broker_query(cmn_broker_client_t *c, const char *type, const char *cursor, unsigned limit,
+                     cmn_broker_cb cb, void *ctx);
+
+/** the client TLS settings for the databroker, from the config (for blocking calls) */
+void cmn_broker_tls_config(const cmn_config_t *config, cmn_http_client_config_t *out);
+
+/**
+ * Blocking long poll of /v1/changes for a thread without a loop. Returns the parsed body
+ * (caller decrefs) or NULL with `*err` set.
+ */
+json_t *cmn_broker_changes_blocking(const cmn_config_t *config, uint64_t after,
+                                    const char *epoch, unsigned wait_s, const char **err);
+
+#endif

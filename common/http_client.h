@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* Outbound HTTP(S) on libcurl that never blocks an event loop: transfers run on a client thread
+ * (one curl multi handle) and each completion is posted back to the loop that asked. */
+#ifndef CMN_HTTP_CLIENT_H
+#define CMN_HTTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <h2o.h>
+
+#define CMN_HTTP_BODY_MAX (1024 * 1024)
+#define CMN_HTTP_MAX_HEADERS 16
+
+/* TLS and policy of one client; strings are copied at create time */
+typedef struct st_cmn_http_client_config_t {
+    const char *ca_file;          /* extra CA bundle, or NULL for the system store only */
+    bool ca_file_only;            /* true: trust only ca_file (internal mTLS), not the system */
+    const char *client_cert_file; /* client certificate for mTLS, or NULL */
+    const char *client_key_file;
+    bool allow_loopback_http;     /* permit http:// to 127.0.0.0/8, ::1 and localhost */
+    unsigned connect_timeout_ms;  /* default 5000 */
+    unsigned total_timeout_ms;    /* default 10000 */
+} cmn_http_client_config_t;
+
+typedef struct st_cmn_http_request_t {
+    const char *method;  /* "GET" when NULL */
+    const char *url;
+    const char *headers[CMN_HTTP_MAX_HEADERS]; /* "Name: value", NULL-terminated */
+    h2o_iovec_t body;
+    unsigned total_timeout_ms; /* 0 = the client's default; for long polls */
+} cmn_http_request_t;
+
+typedef struct st_cmn_http_response_t {
+    const char *err; /* NULL on a complete HTTP exchange; else cmn_err_timeout, cmn_err_io, ... */
+    char errbuf[256]; /* curl's text for err, for logs (never holds request secrets) */
+    int status;
+    h2o_iovec_t body;         /* NUL-terminated; owned by the client, valid during the callback */
+    h2o_iovec_t content_type; /* likewise */
+} cmn_http_response_t;
+
+typedef void (*cmn_http_cb)(void *ctx, const cmn_http_response_t *res);
+
+typedef struct st_cmn_http_client_t cmn_http_client_t;
+
+/**
+ * Creates a client that answers on `loop` (its own thread drives curl). NULL on failure.
+ * Must be created and used from the loop's thread; cmn_http_client_destroy joins the thread.
+ */
+cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_client_config_t *cfg);
+void cmn_http_client_destroy(cmn_http_client_t *client);
+
+/**
+ * Starts a request; everything in `req` is copied. `cb` is called exactly once, later, on the
+ * loop's thread, also on failure (never from inside this call). Returns 0, or -1 when the
+ * request could not even be queued (then cb is not called).
+ */
+int cmn_http_client_send(cmn_http_client_t *client, const cmn_http_request_t *req, cmn_http_cb cb,
+                         void *ctx);
+
+/**
+ * Blocking variant for threads that run no event loop (start-up, the change-stream thread).
+ * Fills `res`; free its body with cmn_http_response_clear. Returns 0 when an HTTP answer came
+ * back (any status), -1 otherwise (res->err set).
+ */
+int cmn_http_fetch_blocking(const cmn_http_client_config_t *cfg, const cmn_http_request_t *req,
+                            cmn_http_response_t *res);
+void cmn_http_response_clear(cmn_http_response_t *res);
+
+/** builds an application/x-www-form-urlencoded body ("a=1&b=2") from NULL-terminated pairs */
+char *cmn_http_form_encode(const char *const *pairs);
+
+#endif

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* One logging API: one line per event on stderr, with level, daemon and request id. */
+#ifndef CMN_LOG_H
+#define CMN_LOG_H
+
+#include <stddef.h>
+
+typedef enum en_cmn_log_level_t {
+    CMN_LOG_DEBUG = 0,
+    CMN_LOG_INFO,
+    CMN_LOG_WARN,
+    CMN_LOG_ERROR,
+} cmn_log_level_t;
+
+/** sets the daemon name printed on every line (borrowed: must outlive the process) */
+void cmn_log_init(const char *daemon);
+/** sets the lowest level that is printed; "debug" also switches to human-readable lines */
+void cmn_log_set_level(cmn_log_level_t level);
+/** parses "debug|info|warn|error"; returns -1 on anything else */
+int cmn_log_level_parse(const char *s, cmn_log_level_t *out);
+int cmn_log_enabled(cmn_log_level_t level);
+
+/**
+ * prints one line: `<time> <level> <daemon> [req=<id>] <message>`. `reqid` may be NULL.
+ * Never pass a secret, token or cookie value; use cmn_redact() for a fingerprint instead.
+ * Thread-safe: each line is written with one write(2).
+ */
+void cmn_log(cmn_log_level_t level, const char *reqid, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define cmn_log_debug(reqid, ...)                                                                  \
+    do {                                                                                           \
+        if (cmn_log_enabled(CMN_LOG_DEBUG)) {                                                      \
+            cmn_log(CMN_LOG_DEBUG, (reqid), __VA_ARGS__);                                          \
+        }                                                                                          \
+    } while (0)
+#define cmn_log_info(reqid, ...) cmn_log(CMN_LOG_INFO, (reqid), __VA_ARGS__)
+#define cmn_log_warn(reqid, ...) cmn_log(CMN_LOG_WARN, (reqid), __VA_ARGS__)
+#define cmn_log_error(reqid, ...) cmn_log(CMN_LOG_ERROR, (reqid), __VA_ARGS__)
+
+/**
+ * writes a short fingerprint of a secret value into `buf` ("sha256:1a2b3c4d"), never the value.
+ * Returns buf.
+ */
+const char *cmn_redact(const void *secret, size_t len, char *buf, size_t bufsize);
+
+/**
+ * copies untrusted text for a log line: at most `max` bytes, bytes outside 0x20..0x7e escaped as
+ * \xNN, and "..." appended when cut. Returns buf.
+ */
+const char *cmn_log_escape(const char *s, size_t len, size_t max, char *buf, size_t bufsize);
+
+#endif
