@@ -4,6 +4,7 @@
 #   make test            unit tests, then end-to-end tests against a real cluster on loopback
 #   make unit            unit tests only
 #   make e2e             end-to-end tests only
+#   make check           test, then the same under the sanitizers (what CI runs)
 
 CC        ?= gcc
 BUILD     ?= debug
@@ -31,7 +32,7 @@ objs = $(patsubst %.c,$(OUT)/obj/%.o,$(1))
 DAEMONS := authenticate authorize databroker
 BINS    := $(foreach d,$(DAEMONS),$(OUT)/bin/portcullis-$(d))
 
-.PHONY: all unit e2e test asan test-asan clean bench-smoke
+.PHONY: all unit e2e test test-asan check clean bench-smoke
 all: $(BINS)
 
 $(OUT)/lib/libcommon.a: $(call objs,$(wildcard common/*.c))
@@ -78,6 +79,11 @@ test: unit e2e
 # the whole suite again under AddressSanitizer and UndefinedBehaviorSanitizer
 test-asan:
 	$(MAKE) SAN=asan test
+
+# everything CI runs: the normal build's tests, then the sanitizer build's
+check:
+	$(MAKE) test
+	$(MAKE) test-asan
 
 bench-smoke: $(BINS)
 	@echo "bench-smoke: not built yet (issue #5)" && exit 1
