@@ -11,6 +11,12 @@
 #define CMN_SECRET_LEN 32
 #define CMN_CONFIG_MAX_BYTES (4 * 1024 * 1024)
 #define CMN_CONFIG_MAX_ROUTES 100000
+#define CMN_CONFIG_MAX_LIST 10000         /* items in one list value */
+#define CMN_CONFIG_MAX_DEPTH 64           /* nesting of a policy block */
+#define CMN_CONFIG_MAX_JSON_NODES 1000000 /* values in all policy blocks together (aliases) */
+#define CMN_CONFIG_MAX_SECRET_FILE 65536  /* bytes in a <key>_file */
+#define CMN_CONFIG_MAX_DURATION_LEN 64    /* characters in a duration */
+#define CMN_CONFIG_VERSION "0.1.0"
 
 typedef struct st_cmn_strlist_t {
     char **items;
@@ -49,7 +55,9 @@ typedef struct st_cmn_config_t {
     char *path; /* the file it was loaded from */
 
     /* process */
-    char *address;              /* "host:port" or ":port" */
+    char *address;              /* "host:port" or ":port"; NULL when unset (daemon fallback) */
+    bool address_set;           /* address is not NULL: the file or ADDRESS set it */
+    char *metrics_address;      /* NULL when absent */
     char *log_level;            /* debug|info|warn|error */
     bool debug;                 /* pomerium_debug */
     bool insecure_server;
@@ -109,11 +117,15 @@ typedef struct st_cmn_config_diag_t {
 } cmn_config_diag_t;
 
 /**
- * Loads `path`, applies environment overrides (KEY, and KEY_FILE / key_file for secrets;
- * environment beats file), fills defaults and validates everything. Collects every problem in
- * `diag` (caller frees with cmn_config_diag_clear) rather than stopping at the first one.
- * Returns the frozen config (caller frees with cmn_config_destroy), or NULL when there is at
- * least one error. Secret values never appear in messages.
+ * Loads `path` (NULL: environment only), applies environment overrides (KEY, and KEY_FILE /
+ * key_file for secrets; environment beats file), fills defaults and validates everything.
+ * Collects every problem in `diag` (overwritten; caller frees with cmn_config_diag_clear)
+ * rather than stopping at the first one. Returns the frozen config (caller frees with
+ * cmn_config_destroy), or NULL when there is at least one error. Secret values never appear in
+ * messages.
+ * Defaults: trusted_proxies is loopback plus the private ranges; databroker_service_urls is
+ * https://127.0.0.1:5443; address stays NULL so that each daemon's own fallback applies
+ * through cmn_server_address (Pomerium's would be ":443", or ":80" with insecure_server).
  */
 cmn_config_t *cmn_config_load(const char *path, cmn_config_diag_t *diag);
 void cmn_config_destroy(cmn_config_t *config);
@@ -135,9 +147,12 @@ int cmn_config_url_parse(const char *s, cmn_config_url_t *out, const char **err)
 void cmn_config_url_clear(cmn_config_url_t *url);
 
 /**
- * Common command line for the three daemons: -c FILE, --check, --version, --help.
- * Loads and validates the config, prints diagnostics, sets up logging. Exits the process for
- * --check, --version, --help and on a config error; otherwise returns the config.
+ * Common command line for the three daemons: -c FILE (or --config FILE, default ./config.yaml),
+ * --check, --version, --help. Loads and validates the config, prints diagnostics, sets up
+ * logging. Exits the process for --check (0 when no error, else 1), --version, --help and on a
+ * config error (2) or an unknown argument (2); otherwise returns the config. `daemon` is
+ * "authorize" etc. (borrowed for the process lifetime); `usage` is the whole text --help
+ * prints (NULL: a default option list).
  */
 cmn_config_t *cmn_config_from_args(int argc, char **argv, const char *daemon, const char *usage);
 

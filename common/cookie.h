@@ -52,7 +52,10 @@ typedef struct st_cmn_cookie_attrs_t {
     const char *same_site; /* "Lax", "Strict", "None" or NULL */
 } cmn_cookie_attrs_t;
 
-/** builds a Set-Cookie value in the pool */
+/**
+ * builds a Set-Cookie value in the pool; {NULL, 0} when a part holds a byte a cookie cannot
+ * carry (controls, spaces, ';', ','; quotes or backslashes in the value) or same_site is unknown
+ */
 h2o_iovec_t cmn_cookie_build(h2o_mem_pool_t *pool, const char *name, h2o_iovec_t value,
                              const cmn_cookie_attrs_t *attrs);
 

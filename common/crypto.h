@@ -52,6 +52,10 @@ size_t cmn_base64_encoded_len(size_t len);
 size_t cmn_base64url_encode(const void *in, size_t len, char *out);
 long cmn_base64url_decode(const char *in, size_t len, uint8_t *out, size_t out_cap);
 long cmn_base64_std_decode(const char *in, size_t len, uint8_t *out, size_t out_cap);
+/* standard alphabet with padding (HTTP Basic credentials); out needs
+ * cmn_base64_std_encoded_len + 1 bytes */
+size_t cmn_base64_std_encoded_len(size_t len);
+size_t cmn_base64_std_encode(const void *in, size_t len, char *out);
 
 /* keys derived once from the configured secrets; zeroed by cmn_keys_clear */
 typedef struct st_cmn_keys_t {

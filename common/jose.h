@@ -11,13 +11,18 @@
 #define CMN_JWKS_MAX_BYTES (256 * 1024)
 #define CMN_JWT_MAX_BYTES (64 * 1024)
 #define CMN_JWT_LEEWAY_S 60
+#define CMN_SIGNER_SEED_LEN 32     /* bytes of the seed of the derived P-256 key */
+#define CMN_JWK_THUMBPRINT_LEN 43  /* base64url of a SHA-256 digest, no padding */
 
 typedef struct st_cmn_jwks_t cmn_jwks_t;
 
 /**
- * Parses a JWKS document. Keys that are not for signatures ("use": "enc"), of an unsupported
- * type, or beyond CMN_JWKS_MAX_KEYS are skipped. Returns NULL with `*err` set when the document
- * is not a JWKS or holds no usable key. Caller frees with cmn_jwks_destroy.
+ * Parses a JWKS document. Keys that are not for signatures ("use" other than "sig"), of an
+ * unsupported type (RSA under 2048 bits, EC other than P-256/P-384), naming an alg that does not
+ * fit them, or beyond CMN_JWKS_MAX_KEYS are skipped. Returns NULL with `*err` set when the
+ * document is too large (cmn_err_too_large), not JSON (cmn_err_bad_json), has no "keys" array
+ * (cmn_err_malformed) or holds no usable key (cmn_err_not_found). Caller frees with
+ * cmn_jwks_destroy.
  */
 cmn_jwks_t *cmn_jwks_parse(const char *json, size_t len, const char **err);
 void cmn_jwks_destroy(cmn_jwks_t *jwks);
@@ -44,13 +49,21 @@ int cmn_jwt_verify(const char *token, size_t len, const cmn_jwks_t *jwks,
 /** decodes a JWT's payload without verifying anything (for tests and tools only) */
 json_t *cmn_jwt_decode_unverified(const char *token, size_t len);
 
+/**
+ * Writes the RFC 7638 SHA-256 thumbprint (base64url, NUL-terminated) of an RSA or EC JWK object
+ * into `out`. Returns 0, or -1 with `*err` set (cmn_err_malformed when a required member is
+ * missing or the kty is neither).
+ */
+int cmn_jwk_thumbprint(const json_t *jwk, char out[CMN_JWK_THUMBPRINT_LEN + 1], const char **err);
+
 /* the identity-assertion signer (ES256 by default, RS256 for an RSA key) */
 typedef struct st_cmn_signer_t cmn_signer_t;
 
 /**
- * Creates the signer from a PEM private key, or, when `pem` is NULL, from a P-256 key derived
- * deterministically from `seed` (32 bytes) so that every instance signs with the same key.
- * Returns NULL with `*err` set.
+ * Creates the signer from a PEM private key (EC P-256 -> ES256, RSA of 2048 bits or more ->
+ * RS256), or, when `pem` is NULL, from a P-256 key derived deterministically from `seed`
+ * (CMN_SIGNER_SEED_LEN bytes, reduced modulo the group order) so that every instance signs with
+ * the same key. Returns NULL with `*err` set (cmn_err_malformed for an unusable key).
  */
 cmn_signer_t *cmn_signer_create(const char *pem, const uint8_t *seed, const char **err);
 void cmn_signer_destroy(cmn_signer_t *signer);
