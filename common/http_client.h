@@ -10,6 +10,12 @@
 
 #define CMN_HTTP_BODY_MAX (1024 * 1024)
 #define CMN_HTTP_MAX_HEADERS 16
+#define CMN_HTTP_URL_MAX 8192
+#define CMN_HTTP_HEADER_MAX 8192 /* one request header line */
+
+/* res->err when the URL is refused before anything is sent: not http(s), or http:// to a host
+ * that is not loopback (or allow_loopback_http is off) */
+extern const char cmn_http_err_insecure_url[];
 
 /* TLS and policy of one client; strings are copied at create time */
 typedef struct st_cmn_http_client_config_t {
@@ -34,6 +40,7 @@ typedef struct st_cmn_http_response_t {
     const char *err; /* NULL on a complete HTTP exchange; else cmn_err_timeout, cmn_err_io, ... */
     char errbuf[256]; /* curl's text for err, for logs (never holds request secrets) */
     int status;
+    bool connect_failed; /* with err: the request never reached the server (safe to retry) */
     h2o_iovec_t body;         /* NUL-terminated; owned by the client, valid during the callback */
     h2o_iovec_t content_type; /* likewise */
 } cmn_http_response_t;
@@ -52,7 +59,11 @@ void cmn_http_client_destroy(cmn_http_client_t *client);
 /**
  * Starts a request; everything in `req` is copied. `cb` is called exactly once, later, on the
  * loop's thread, also on failure (never from inside this call). Returns 0, or -1 when the
- * request could not even be queued (then cb is not called).
+ * request could not even be queued (then cb is not called). A refused or malformed URL is
+ * reported through cb (cmn_http_err_insecure_url, cmn_err_malformed), a body over
+ * CMN_HTTP_BODY_MAX as cmn_err_too_large, a timeout as cmn_err_timeout, a failed connection as
+ * cmn_err_unavailable and other transport failures as cmn_err_io.
+ * Requests still in flight when the client is destroyed are dropped without a callback.
  */
 int cmn_http_client_send(cmn_http_client_t *client, const cmn_http_request_t *req, cmn_http_cb cb,
                          void *ctx);
@@ -66,7 +77,11 @@ int cmn_http_fetch_blocking(const cmn_http_client_config_t *cfg, const cmn_http_
                             cmn_http_response_t *res);
 void cmn_http_response_clear(cmn_http_response_t *res);
 
-/** builds an application/x-www-form-urlencoded body ("a=1&b=2") from NULL-terminated pairs */
+/**
+ * builds an application/x-www-form-urlencoded body ("a=1&b=2") from NULL-terminated pairs
+ * {"a", "1", "b", "2", NULL}; caller frees with free(). NULL when it would pass
+ * CMN_HTTP_BODY_MAX or the pairs are odd.
+ */
 char *cmn_http_form_encode(const char *const *pairs);
 
 #endif

@@ -1,0 +1,726 @@
+/* SPDX-License-Identifier: MIT */
+/* Outbound HTTP(S) on libcurl: a client thread drives one multi handle per loop and posts each
+ * completion back to that loop; the same hardened easy-handle setup serves blocking fetches. */
+#include "common/http_client.h"
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <curl/curl.h>
+#include <h2o.h>
+#include <h2o/multithread.h>
+#include "common/err.h"
+
+#define HTTP_DEFAULT_CONNECT_MS 5000
+#define HTTP_DEFAULT_TOTAL_MS 10000
+#define HTTP_CA_BUNDLE_MAX (16 * 1024 * 1024)
+#define HTTP_METHOD_MAX 16
+#define HTTP_POLL_MS 1000
+
+const char cmn_http_err_insecure_url[] = "URL refused: only https, or http to loopback if allowed";
+
+/* a client config with its strings copied and the trust store resolved */
+typedef struct st_http_opts_t {
+    char *ca_file;
+    bool ca_file_only;
+    char *client_cert_file;
+    char *client_key_file;
+    bool allow_loopback_http;
+    unsigned connect_timeout_ms;
+    unsigned total_timeout_ms;
+    char *ca_blob; /* system bundle + ca_file, when ca_file is set and not the only trust */
+    size_t ca_blob_len;
+} http_opts_t;
+
+/* one easy handle and everything it points at while it runs */
+typedef struct st_http_transfer_t {
+    CURL *easy;
+    CURLU *url;
+    struct curl_slist *headers;
+    char *buf; /* response body, NUL-terminated */
+    size_t len, cap;
+    bool too_large;
+    char errbuf[CURL_ERROR_SIZE];
+    cmn_http_response_t res;
+} http_transfer_t;
+
+/* an async request: pending list (under the mutex) -> curl thread -> message to the loop */
+typedef struct st_http_job_t {
+    h2o_multithread_message_t super; /* super.link is in exactly one of those lists */
+    http_transfer_t t;
+    cmn_http_cb cb;
+    void *ctx;
+} http_job_t;
+
+struct st_cmn_http_client_t {
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver;
+    http_opts_t opts;
+    CURLM *multi;
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    h2o_linklist_t pending; /* jobs not yet handed to curl; under mutex */
+    bool stopping;          /* under mutex */
+    h2o_linklist_t active;  /* jobs inside the multi handle; curl thread only */
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init(void)
+{
+    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int ensure_curl(void)
+{
+    pthread_once(&curl_once, curl_init);
+    return curl_init_result == CURLE_OK ? 0 : -1;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? h2o_strdup(NULL, s, SIZE_MAX).base : NULL;
+}
+
+/* appends a whole file to buf; -1 when it cannot be read or passes the ceiling */
+static int append_file(const char *path, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char chunk[8192];
+    size_t n;
+    int ret = -1;
+
+    if (f == NULL) {
+        return -1;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (*len + n > HTTP_CA_BUNDLE_MAX) {
+            goto Exit;
+        }
+        *buf = h2o_mem_realloc(*buf, *len + n + 2);
+        memcpy(*buf + *len, chunk, n);
+        *len += n;
+    }
+    if (ferror(f)) {
+        goto Exit;
+    }
+
+    /* PEM blocks of the next file must start on their own line */
+    (*buf)[(*len)++] = '\n';
+    ret = 0;
+
+Exit:
+    fclose(f);
+    return ret;
+}
+
+/* the system bundle (when readable) followed by ca_file, so both are trusted */
+static int build_ca_blob(http_opts_t *opts)
+{
+    const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+
+    if (info->cainfo != NULL && append_file(info->cainfo, &opts->ca_blob, &opts->ca_blob_len)) {
+        /* no readable system bundle: ca_file alone (CAPATH still points at the system store) */
+        free(opts->ca_blob);
+        opts->ca_blob = NULL;
+        opts->ca_blob_len = 0;
+    }
+    return append_file(opts->ca_file, &opts->ca_blob, &opts->ca_blob_len);
+}
+
+static void opts_clear(http_opts_t *opts)
+{
+    free(opts->ca_file);
+    free(opts->client_cert_file);
+    free(opts->client_key_file);
+    free(opts->ca_blob);
+    memset(opts, 0, sizeof(*opts));
+}
+
+static int opts_init(http_opts_t *opts, const cmn_http_client_config_t *cfg)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->ca_file = dup_or_null(cfg->ca_file);
+    opts->ca_file_only = cfg->ca_file_only;
+    opts->client_cert_file = dup_or_null(cfg->client_cert_file);
+    opts->client_key_file = dup_or_null(cfg->client_key_file);
+    opts->allow_loopback_http = cfg->allow_loopback_http;
+    opts->connect_timeout_ms =
+        cfg->connect_timeout_ms != 0 ? cfg->connect_timeout_ms : HTTP_DEFAULT_CONNECT_MS;
+    opts->total_timeout_ms =
+        cfg->total_timeout_ms != 0 ? cfg->total_timeout_ms : HTTP_DEFAULT_TOTAL_MS;
+
+    if (opts->ca_file != NULL && !opts->ca_file_only && build_ca_blob(opts) != 0) {
+        opts_clear(opts);
+        return -1;
+    }
+    return 0;
+}
+
+/* 127.0.0.0/8, ::1, localhost and *.localhost (RFC 6761: always loopback) */
+static bool is_loopback_host(const char *host)
+{
+    size_t len = strlen(host);
+    struct in_addr v4;
+
+    if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "[::1]") == 0) {
+        return true;
+    }
+    if (len > 10 && strcasecmp(host + len - 10, ".localhost") == 0) {
+        return true;
+    }
+    if (inet_pton(AF_INET, host, &v4) == 1) {
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    return false;
+}
+
+/* parses the URL once (curl then uses this very parse) and checks scheme and host */
+static const char *parse_url(http_transfer_t *t, const http_opts_t *opts, const char *url,
+                             bool *plain_http)
+{
+    char *scheme = NULL;
+    char *host = NULL;
+    const char *err = cmn_err_malformed;
+
+    if (url == NULL || strlen(url) > CMN_HTTP_URL_MAX) {
+        return url == NULL ? cmn_err_malformed : cmn_err_too_large;
+    }
+    t->url = curl_url();
+    if (t->url == NULL) {
+        return cmn_err_no_memory;
+    }
+    if (curl_url_set(t->url, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(t->url, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(t->url, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+        goto Exit;
+    }
+
+    err = cmn_http_err_insecure_url;
+    *plain_http = strcmp(scheme, "http") == 0;
+    if (strcmp(scheme, "https") != 0 &&
+        !(*plain_http && opts->allow_loopback_http && is_loopback_host(host))) {
+        goto Exit;
+    }
+    err = NULL;
+
+Exit:
+    curl_free(scheme); /* NULL-safe */
+    curl_free(host);
+    return err;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    http_transfer_t *t = arg;
+    size_t n = size * nmemb;
+
+    if (n > CMN_HTTP_BODY_MAX - t->len) {
+        t->too_large = true;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap * 2;
+        while (cap < t->len + n + 1) {
+            cap *= 2;
+        }
+        t->buf = h2o_mem_realloc(t->buf, cap);
+        t->cap = cap;
+    }
+    memcpy(t->buf + t->len, data, n);
+    t->len += n;
+    t->buf[t->len] = '\0';
+    return n;
+}
+
+/* request headers: at most CMN_HTTP_MAX_HEADERS lines, no CR or LF (no header injection) */
+static const char *set_headers(http_transfer_t *t, const cmn_http_request_t *req)
+{
+    struct curl_slist *added;
+
+    for (size_t i = 0; i < CMN_HTTP_MAX_HEADERS && req->headers[i] != NULL; i++) {
+        const char *h = req->headers[i];
+        if (strlen(h) > CMN_HTTP_HEADER_MAX) {
+            return cmn_err_too_large;
+        }
+        if (strpbrk(h, "\r\n") != NULL) {
+            return cmn_err_malformed;
+        }
+        added = curl_slist_append(t->headers, h);
+        if (added == NULL) {
+            return cmn_err_no_memory;
+        }
+        t->headers = added;
+    }
+
+    /* no 100-continue round trip for the bodies we send */
+    added = curl_slist_append(t->headers, "Expect:");
+    if (added == NULL) {
+        return cmn_err_no_memory;
+    }
+    t->headers = added;
+    return NULL;
+}
+
+#define SETOPT(opt, val)                                                                           \
+    do {                                                                                           \
+        if (curl_easy_setopt(t->easy, (opt), (val)) != CURLE_OK) {                                 \
+            return cmn_err_io;                                                                     \
+        }                                                                                          \
+    } while (0)
+
+static const char *set_method(http_transfer_t *t, const cmn_http_request_t *req)
+{
+    const char *method = req->method != NULL ? req->method : "GET";
+
+    if (strlen(method) > HTTP_METHOD_MAX || req->body.len > CMN_HTTP_BODY_MAX) {
+        return cmn_err_too_large;
+    }
+    if (req->body.base != NULL) {
+        SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+        SETOPT(CURLOPT_COPYPOSTFIELDS, req->body.base);
+    }
+    if (strcmp(method, "GET") == 0 && req->body.base == NULL) {
+        SETOPT(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0) {
+        SETOPT(CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "POST") != 0 || req->body.base == NULL) {
+        SETOPT(CURLOPT_CUSTOMREQUEST, method);
+    }
+    return NULL;
+}
+
+static const char *set_trust(http_transfer_t *t, const http_opts_t *opts)
+{
+    SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+    SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+    SETOPT(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+
+    if (opts->ca_file_only) {
+        /* only ca_file: turn off the built-in CA path as well */
+        SETOPT(CURLOPT_CAINFO, opts->ca_file);
+        SETOPT(CURLOPT_CAPATH, (char *)NULL);
+    } else if (opts->ca_blob != NULL) {
+        struct curl_blob blob = {opts->ca_blob, opts->ca_blob_len, CURL_BLOB_NOCOPY};
+        SETOPT(CURLOPT_CAINFO_BLOB, &blob);
+    }
+
+    if (opts->client_cert_file != NULL) {
+        SETOPT(CURLOPT_SSLCERT, opts->client_cert_file);
+        SETOPT(CURLOPT_SSLKEY, opts->client_key_file);
+    }
+    return NULL;
+}
+
+static const char *transfer_setup(http_transfer_t *t, const http_opts_t *opts,
+                                  const cmn_http_request_t *req, void *priv)
+{
+    unsigned total_ms = req->total_timeout_ms != 0 ? req->total_timeout_ms : opts->total_timeout_ms;
+    bool plain_http = false;
+    const char *err;
+
+    t->cap = 1024;
+    t->buf = h2o_mem_alloc(t->cap);
+    t->buf[0] = '\0';
+
+    err = parse_url(t, opts, req->url, &plain_http);
+    if (err != NULL) {
+        return err;
+    }
+    t->easy = curl_easy_init();
+    if (t->easy == NULL) {
+        return cmn_err_no_memory;
+    }
+
+    SETOPT(CURLOPT_NOSIGNAL, 1L);
+    SETOPT(CURLOPT_ERRORBUFFER, t->errbuf);
+    SETOPT(CURLOPT_CURLU, t->url);
+    SETOPT(CURLOPT_PROTOCOLS_STR, plain_http ? "http" : "https");
+    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
+    SETOPT(CURLOPT_TIMEOUT_MS, (long)total_ms);
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CMN_HTTP_BODY_MAX);
+    SETOPT(CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(CURLOPT_WRITEDATA, t);
+    SETOPT(CURLOPT_USERAGENT, "portcullis");
+    SETOPT(CURLOPT_PRIVATE, priv);
+
+    err = set_trust(t, opts);
+    if (err == NULL) {
+        err = set_headers(t, req);
+    }
+    if (err == NULL) {
+        err = set_method(t, req);
+    }
+    if (err == NULL) {
+        SETOPT(CURLOPT_HTTPHEADER, t->headers);
+    }
+    return err;
+}
+
+#undef SETOPT
+
+static const char *map_curl_error(const http_transfer_t *t, CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OK:
+        return NULL;
+    case CURLE_FILESIZE_EXCEEDED:
+        return cmn_err_too_large;
+    case CURLE_WRITE_ERROR:
+        return t->too_large ? cmn_err_too_large : cmn_err_io;
+    case CURLE_OPERATION_TIMEDOUT:
+        return cmn_err_timeout;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        return cmn_err_unavailable;
+    default:
+        return cmn_err_io;
+    }
+}
+
+/* true when the request cannot have reached the server: a retry elsewhere is safe */
+static bool never_sent(http_transfer_t *t, CURLcode rc)
+{
+    curl_off_t pretransfer = 0;
+
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return true;
+    case CURLE_OPERATION_TIMEDOUT:
+        if (curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer) != CURLE_OK) {
+            return false;
+        }
+        return pretransfer == 0;
+    default:
+        return false;
+    }
+}
+
+/* fills t->res from curl's outcome; body and content type stay malloc'd in the response */
+static void transfer_finish(http_transfer_t *t, CURLcode rc)
+{
+    long status = 0;
+    char *type = NULL;
+
+    t->res.err = map_curl_error(t, rc);
+    if (t->res.err != NULL) {
+        snprintf(t->res.errbuf, sizeof(t->res.errbuf), "%s",
+                 t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(rc));
+        t->res.connect_failed = never_sent(t, rc);
+    } else if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK) {
+        t->res.status = (int)status;
+    }
+
+    if (t->res.err == NULL &&
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &type) == CURLE_OK && type != NULL) {
+        t->res.content_type = h2o_strdup(NULL, type, SIZE_MAX);
+    } else {
+        t->res.content_type = h2o_strdup(NULL, "", 0);
+    }
+
+    t->res.body = h2o_iovec_init(t->buf, t->res.err == NULL ? t->len : 0);
+    t->buf[t->res.body.len] = '\0';
+    t->buf = NULL;
+}
+
+/* a failure found before curl ran */
+static void transfer_fail(http_transfer_t *t, const char *err)
+{
+    t->res.err = err;
+    snprintf(t->res.errbuf, sizeof(t->res.errbuf), "%s", err);
+    t->res.connect_failed = true;
+    t->res.body = h2o_strdup(NULL, "", 0);
+    t->res.content_type = h2o_strdup(NULL, "", 0);
+}
+
+static void transfer_clear(http_transfer_t *t)
+{
+    if (t->easy != NULL) {
+        curl_easy_cleanup(t->easy);
+    }
+    curl_url_cleanup(t->url); /* NULL-safe */
+    curl_slist_free_all(t->headers);
+    free(t->buf);
+    cmn_http_response_clear(&t->res);
+    memset(t, 0, sizeof(*t));
+}
+
+static void job_free(http_job_t *job)
+{
+    transfer_clear(&job->t);
+    free(job);
+}
+
+/* curl thread: hands a finished job to the loop */
+static void post_done(cmn_http_client_t *client, http_job_t *job, CURLcode rc)
+{
+    transfer_finish(&job->t, rc);
+    h2o_multithread_send_message(&client->receiver, &job->super);
+}
+
+static void add_batch(cmn_http_client_t *client, h2o_linklist_t *batch)
+{
+    while (!h2o_linklist_is_empty(batch)) {
+        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, super.link, batch->next);
+        h2o_linklist_unlink(&job->super.link);
+        if (curl_multi_add_handle(client->multi, job->t.easy) != CURLM_OK) {
+            post_done(client, job, CURLE_OUT_OF_MEMORY);
+            continue;
+        }
+        h2o_linklist_insert(&client->active, &job->super.link);
+    }
+}
+
+static void collect_done(cmn_http_client_t *client)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(client->multi, &left)) != NULL) {
+        http_job_t *job = NULL;
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        CURLcode rc = msg->data.result;
+        CURL *easy = msg->easy_handle;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&job);
+        curl_multi_remove_handle(client->multi, easy);
+        h2o_linklist_unlink(&job->super.link);
+        post_done(client, job, rc);
+    }
+}
+
+static void drop_list(h2o_linklist_t *list, CURLM *multi)
+{
+    while (!h2o_linklist_is_empty(list)) {
+        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, super.link, list->next);
+        h2o_linklist_unlink(&job->super.link);
+        if (multi != NULL) {
+            curl_multi_remove_handle(multi, job->t.easy);
+        }
+        job_free(job);
+    }
+}
+
+static void *client_main(void *arg)
+{
+    cmn_http_client_t *client = arg;
+    int running;
+
+    for (;;) {
+        h2o_linklist_t batch;
+        bool stopping;
+
+        h2o_linklist_init_anchor(&batch);
+        pthread_mutex_lock(&client->mutex);
+        stopping = client->stopping;
+        h2o_linklist_insert_list(&batch, &client->pending);
+        pthread_mutex_unlock(&client->mutex);
+        if (stopping) {
+            drop_list(&batch, NULL);
+            break;
+        }
+
+        add_batch(client, &batch);
+        curl_multi_perform(client->multi, &running);
+        collect_done(client);
+
+        /* sleeps until a socket is ready, curl's next timer, or curl_multi_wakeup */
+        curl_multi_poll(client->multi, NULL, 0, HTTP_POLL_MS, NULL);
+    }
+
+    drop_list(&client->active, client->multi);
+    return NULL;
+}
+
+/* loop thread: completions posted by the curl thread (or by send for refused requests) */
+static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, super.link, messages->next);
+        h2o_linklist_unlink(&job->super.link);
+        job->cb(job->ctx, &job->t.res);
+        job_free(job);
+    }
+}
+
+static void destroy_queue(h2o_multithread_queue_t *queue)
+{
+    h2o_multithread_destroy_queue(queue);
+#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
+    /* h2o 2.2's evloop variant closes the queue's pipe but never frees the queue itself */
+    free(queue);
+#endif
+}
+
+cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_client_config_t *cfg)
+{
+    cmn_http_client_t *client;
+
+    if (ensure_curl() != 0) {
+        return NULL;
+    }
+    client = h2o_mem_alloc(sizeof(*client));
+    memset(client, 0, sizeof(*client));
+    if (opts_init(&client->opts, cfg) != 0) {
+        free(client);
+        return NULL;
+    }
+    client->multi = curl_multi_init();
+    if (client->multi == NULL) {
+        opts_clear(&client->opts);
+        free(client);
+        return NULL;
+    }
+
+    pthread_mutex_init(&client->mutex, NULL);
+    h2o_linklist_init_anchor(&client->pending);
+    h2o_linklist_init_anchor(&client->active);
+    client->queue = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(client->queue, &client->receiver, on_messages);
+    if (pthread_create(&client->thread, NULL, client_main, client) != 0) {
+        h2o_multithread_unregister_receiver(client->queue, &client->receiver);
+        destroy_queue(client->queue);
+        curl_multi_cleanup(client->multi);
+        pthread_mutex_destroy(&client->mutex);
+        opts_clear(&client->opts);
+        free(client);
+        return NULL;
+    }
+    return client;
+}
+
+void cmn_http_client_destroy(cmn_http_client_t *client)
+{
+    if (client == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&client->mutex);
+    client->stopping = true;
+    pthread_mutex_unlock(&client->mutex);
+    curl_multi_wakeup(client->multi);
+    pthread_join(client->thread, NULL);
+
+    /* the curl thread is gone, so nothing else touches the undelivered messages now */
+    drop_list(&client->receiver._messages, NULL);
+    h2o_multithread_unregister_receiver(client->queue, &client->receiver);
+    destroy_queue(client->queue);
+    curl_multi_cleanup(client->multi);
+    pthread_mutex_destroy(&client->mutex);
+    opts_clear(&client->opts);
+    free(client);
+}
+
+int cmn_http_client_send(cmn_http_client_t *client, const cmn_http_request_t *req, cmn_http_cb cb,
+                         void *ctx)
+{
+    http_job_t *job;
+    const char *err;
+    bool stopping;
+
+    if (client == NULL || req == NULL || cb == NULL) {
+        return -1;
+    }
+    job = h2o_mem_alloc(sizeof(*job));
+    memset(job, 0, sizeof(*job));
+    job->cb = cb;
+    job->ctx = ctx;
+
+    err = transfer_setup(&job->t, &client->opts, req, job);
+    if (err != NULL) {
+        /* reported through the queue like any failure, so cb still runs later */
+        transfer_fail(&job->t, err);
+        h2o_multithread_send_message(&client->receiver, &job->super);
+        return 0;
+    }
+
+    pthread_mutex_lock(&client->mutex);
+    stopping = client->stopping;
+    if (!stopping) {
+        h2o_linklist_insert(&client->pending, &job->super.link);
+    }
+    pthread_mutex_unlock(&client->mutex);
+    if (stopping) {
+        job_free(job);
+        return -1;
+    }
+    curl_multi_wakeup(client->multi);
+    return 0;
+}
+
+int cmn_http_fetch_blocking(const cmn_http_client_config_t *cfg, const cmn_http_request_t *req,
+                            cmn_http_response_t *res)
+{
+    http_opts_t opts;
+    http_transfer_t t;
+    const char *err;
+
+    memset(&t, 0, sizeof(t));
+    memset(res, 0, sizeof(*res));
+    if (ensure_curl() != 0 || opts_init(&opts, cfg) != 0) {
+        transfer_fail(&t, cmn_err_io);
+        *res = t.res;
+        return -1;
+    }
+
+    err = transfer_setup(&t, &opts, req, NULL);
+    if (err != NULL) {
+        transfer_fail(&t, err);
+    } else {
+        transfer_finish(&t, curl_easy_perform(t.easy));
+    }
+
+    /* the response keeps body and content type; the rest goes */
+    *res = t.res;
+    memset(&t.res, 0, sizeof(t.res));
+    transfer_clear(&t);
+    opts_clear(&opts);
+    return res->err == NULL ? 0 : -1;
+}
+
+void cmn_http_response_clear(cmn_http_response_t *res)
+{
+    free(res->body.base);
+    free(res->content_type.base);
+    res->body = h2o_iovec_init(NULL, 0);
+    res->content_type = h2o_iovec_init(NULL, 0);
+}
+
+char *cmn_http_form_encode(const char *const *pairs)
+{
+    char *out = h2o_mem_alloc(1);
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; pairs[i] != NULL; i += 2) {
+        if (pairs[i + 1] == NULL || strlen(pairs[i]) > CMN_HTTP_BODY_MAX ||
+            strlen(pairs[i + 1]) > CMN_HTTP_BODY_MAX) {
+            goto Fail;
+        }
+        char *k = curl_easy_escape(NULL, pairs[i], (int)strlen(pairs[i]));
+        char *v = curl_easy_escape(NULL, pairs[i + 1], (int)strlen(pairs[i + 1]));
+        size_t need = (k != NULL ? strlen(k) : 0) + (v != NULL ? strlen(v) : 0) + 2;
+        if (k == NULL || v == NULL || len + need > CMN_HTTP_BODY_MAX) {
+            curl_free(k);
+            curl_free(v);
+            goto Fail;
+        }
+        out = h2o_mem_realloc(out, len + need + 1);
+        len += (size_t)snprintf(out + len, need + 1, "%s%s=%s", len == 0 ? "" : "&", k, v);
+        curl_free(k);
+        curl_free(v);
+    }
+    return out;
+
+Fail:
+    free(out);
+    return NULL;
+}
