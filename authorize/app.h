@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/* The authorize daemon's process-wide state, per-thread state and shared response helpers. */
+#ifndef AUTHZ_APP_H
+#define AUTHZ_APP_H
+
+#include <stdbool.h>
+#include <h2o.h>
+#include "common/broker_client.h"
+#include "common/config.h"
+#include "common/crypto.h"
+#include "common/jose.h"
+#include "authorize/assertion.h"
+#include "authorize/proxy.h"
+#include "authorize/route.h"
+#include "authorize/session_cache.h"
+#include "authorize/target.h"
+
+typedef struct st_authz_app_t {
+    const cmn_config_t *config;
+    cmn_keys_t keys;
+    cmn_signer_t *signer;
+    authz_routes_t *routes;
+    authz_session_cache_t *sessions;
+    authz_cidrs_t *trusted_proxies;
+    h2o_iovec_t fa_host; /* forward_auth_url's host, lower-case; {NULL, 0} without one */
+    char *jwks_json;     /* the signer's public JWKS, built once */
+} authz_app_t;
+
+typedef struct st_authz_thread_t {
+    cmn_broker_client_t *broker; /* NULL when it could not be created: requests needing it 503 */
+    authz_assertion_cache_t *assertions;
+} authz_thread_t;
+
+/* set once by main before the worker threads start; read-only afterwards */
+extern authz_app_t *authz_app;
+
+/** per-thread init for cmn_server_t.on_thread_init: a broker client for this loop */
+void authz_thread_init(h2o_context_t *ctx, unsigned thread_index, void *arg);
+/** this worker thread's state (never NULL after authz_thread_init) */
+authz_thread_t *authz_thread(void);
+
+/** the request handler for every host and path */
+int authz_handle(h2o_handler_t *self, h2o_req_t *req);
+
+/* shared by verify.c, callback.c and fa.c */
+
+/** a request header when the peer is a trusted proxy, else {NULL, 0} */
+h2o_iovec_t authz_proxy_header(h2o_req_t *req, const char *name);
+
+/** true for a browser: no X-Requested-With, and Accept is absent or names text/html */
+bool authz_is_browser(h2o_req_t *req);
+
+/** the cookie scope for a host: cookie_domain when the host lies inside it, else the host */
+const char *authz_cookie_scope(h2o_mem_pool_t *pool, h2o_iovec_t host);
+
+/** `<authenticate_service_url>/.pomerium/sign_in?pomerium_redirect_uri=<T>` signed, in pool */
+h2o_iovec_t authz_signin_url(h2o_req_t *req, h2o_iovec_t target);
+
+/** where a 401 points: `<forward_auth_url>/?uri=<T>`, else the signed sign-in URL */
+h2o_iovec_t authz_unauthenticated_location(h2o_req_t *req, h2o_iovec_t target);
+
+/** adds a Set-Cookie for the session cookie (`max_age` < 0 deletes it) */
+void authz_set_cookie(h2o_req_t *req, h2o_iovec_t value, const char *domain, int64_t max_age);
+
+void authz_send_status(h2o_req_t *req, int status);
+
+#endif
