@@ -8,7 +8,7 @@ apt_packages=(
     build-essential pkg-config ca-certificates curl openssl
     libh2o-evloop-dev libuv1-dev libssl-dev libjansson-dev libyaml-dev libhiredis-dev
     libcurl4-openssl-dev libcjose-dev libcmocka-dev
-    redis-server nginx-light wrk nodejs npm
+    redis-server nginx-light wrk nodejs npm python3
 )
 
 missing=()

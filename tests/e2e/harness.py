@@ -151,6 +151,8 @@ class Browser:
         if body is not None and isinstance(body, dict):
             body = urllib.parse.urlencode(body).encode()
             hdrs.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if body is not None:
+            hdrs["Content-Length"] = str(len(body))
         conn = _connection(u.scheme, host, connect_port or port, self.ca_file)
         try:
             conn.putrequest(method, target, skip_host=True, skip_accept_encoding=True)

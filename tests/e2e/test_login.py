@@ -18,8 +18,12 @@ def app_headers(browser, host):
     r = browser.get(public_url(host, "/headers.json"), headers={"Accept": "application/json"})
     if r.status != 200:
         raise AssertionError("sample app answered %d: %s" % (r.status, r.text()[:200]))
-    doc = r.json()
-    return {k.lower(): v for k, v in doc["headers"].items()}
+    return header_dict(r.json())
+
+
+def header_dict(doc):
+    """The sample app lists headers as [name, value] pairs in arrival order."""
+    return {name.lower(): value for name, value in doc["headers"]}
 
 
 def login(host, user, path="/"):
@@ -205,7 +209,7 @@ class VerifyContract(unittest.TestCase):
                   headers={"Accept": "application/json",
                            "X-Pomerium-Claim-Email": "forged@evil.example",
                            "X-Pomerium-Jwt-Assertion": "forged"})
-        seen = {k.lower(): v for k, v in r.json()["headers"].items()}
+        seen = header_dict(r.json())
         self.assertEqual(seen.get("x-pomerium-claim-email"), "alice@example.com")
         self.assertNotEqual(seen.get("x-pomerium-jwt-assertion"), "forged")
 
