@@ -243,6 +243,13 @@ class DatabrokerTest(unittest.TestCase):
         status, rec = self.put("user", "u1", {"x": 1})
         self.assertEqual((status, rec["expires_at"]), (200, None))
 
+    def test_large_record(self):
+        data = {"blob": "b" * (250 * 1024)}  # just under the 256 KiB body limit
+        status, rec = self.put("big", "b1", data)
+        self.assertEqual(status, 200)
+        self.assertEqual(self.b.request("GET", "/v1/records/big/b1"), (200, rec))
+        self.assertEqual(rec["data"], data)
+
     def test_get_missing_is_404(self):
         status, body = self.a.request("GET", "/v1/records/session/nope")
         self.assertEqual(status, 404)
