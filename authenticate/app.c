@@ -32,7 +32,8 @@ bool authn_is_route_host(const cmn_config_t *config, h2o_iovec_t host)
 
     for (i = 0; i < config->num_routes; i++) {
         const char *from = config->routes[i].from.host;
-        if (from != NULL && strlen(from) == host.len && strncasecmp(from, host.base, host.len) == 0) {
+        if (from != NULL && strlen(from) == host.len &&
+            strncasecmp(from, host.base, host.len) == 0) {
             return true;
         }
     }

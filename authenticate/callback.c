@@ -33,8 +33,8 @@ typedef struct st_callback_t {
     authn_app_t *app;
     cmn_req_guard_t *guard;
     char state[CMN_ID_LEN + 1];
-    h2o_iovec_t code;  /* pool, decoded */
-    json_t *login;     /* the login record's data */
+    h2o_iovec_t code; /* pool, decoded */
+    json_t *login;    /* the login record's data */
     char *access_token, *id_token, *refresh_token;
     int64_t expires_in;
     json_t *claims;
@@ -82,8 +82,9 @@ static void clear_binding_cookie(authn_app_t *app, h2o_req_t *req)
 {
     cmn_cookie_attrs_t attrs = {.max_age = -1, .secure = 1, .http_only = 1, .same_site = "Lax"};
 
-    cmn_add_header(req, "set-cookie", cmn_cookie_build(&req->pool, app->cookie_csrf,
-                                                        h2o_iovec_init(H2O_STRLIT("")), &attrs));
+    cmn_add_header(
+        req, "set-cookie",
+        cmn_cookie_build(&req->pool, app->cookie_csrf, h2o_iovec_init(H2O_STRLIT("")), &attrs));
 }
 
 static void refuse(callback_t *cb, h2o_req_t *req, int status, const char *why, const char *text)
@@ -138,7 +139,7 @@ static void set_session_cookie(callback_t *cb, h2o_req_t *req)
                                 .secure = config->cookie_secure,
                                 .http_only = config->cookie_http_only};
 
-    attrs.same_site = ss == NULL                     ? NULL
+    attrs.same_site = ss == NULL                      ? NULL
                       : strcasecmp(ss, "strict") == 0 ? "Strict"
                       : strcasecmp(ss, "none") == 0   ? "None"
                                                       : "Lax";
@@ -242,9 +243,8 @@ static void on_identity(void *ctx, int status, const char *why, json_t *claims)
     cb->expiry = cb->issued + cb->app->config->cookie_expire_s;
     sub = json_string_value(json_object_get(claims, "sub"));
     user = authn_user_data(claims);
-    if (user == NULL ||
-        cmn_broker_put(cb->app->broker, "user", sub, user, cb->app->config->cookie_expire_s,
-                       on_user_stored, cb) != 0) {
+    if (user == NULL || cmn_broker_put(cb->app->broker, "user", sub, user,
+                                       cb->app->config->cookie_expire_s, on_user_stored, cb) != 0) {
         refuse(cb, req, 503, cmn_err_unavailable, "Sign-in is unavailable; please try again.");
         callback_free(cb);
     }
@@ -272,7 +272,7 @@ static void on_token(void *ctx, const authn_token_result_t *res)
         return;
     }
     if (res->outcome != AUTHN_TOKEN_OK || res->id_token == NULL) {
-        cmn_log_warn(cmn_req_id(req), "token endpoint status %d", res->status);
+        cmn_log_debug(cmn_req_id(req), "token endpoint status %d", res->status);
         refuse(cb, req, 502, res->outcome != AUTHN_TOKEN_OK ? res->err : authn_err_no_id_token,
                "The identity provider did not answer; please try again.");
         callback_free(cb);
@@ -296,9 +296,15 @@ static void exchange_code(callback_t *cb, h2o_req_t *req)
     const char *verifier = json_string_value(json_object_get(cb->login, "verifier"));
     h2o_iovec_t redirect_uri = h2o_concat(&req->pool, h2o_iovec_init(base, strlen(base)),
                                           h2o_iovec_init(H2O_STRLIT("/oauth2/callback")));
-    const char *pairs[] = {"grant_type",   "authorization_code", "code", cb->code.base,
-                           "redirect_uri", redirect_uri.base,     "code_verifier",
-                           verifier != NULL ? verifier : "",      NULL};
+    const char *pairs[] = {"grant_type",
+                           "authorization_code",
+                           "code",
+                           cb->code.base,
+                           "redirect_uri",
+                           redirect_uri.base,
+                           "code_verifier",
+                           verifier != NULL ? verifier : "",
+                           NULL};
 
     if (!authn_provider_ready(cb->app->provider)) {
         refuse(cb, req, 503, "identity provider not ready",

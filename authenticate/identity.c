@@ -191,8 +191,8 @@ static void on_refetched(void *ctx, const char *err)
     verify_id_token(id);
 }
 
-void authn_identity_resolve(authn_app_t *app, const authn_identity_req_t *in,
-                            authn_identity_cb cb, void *ctx)
+void authn_identity_resolve(authn_app_t *app, const authn_identity_req_t *in, authn_identity_cb cb,
+                            void *ctx)
 {
     identity_t *id = calloc(1, sizeof(*id));
 

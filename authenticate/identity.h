@@ -19,10 +19,10 @@ extern const char authn_err_userinfo[];
 typedef void (*authn_identity_cb)(void *ctx, int status, const char *why, json_t *claims);
 
 typedef struct st_authn_identity_req_t {
-    const char *id_token;     /* verified when not NULL */
-    const char *nonce;        /* required in the ID token when not NULL */
-    const char *access_token; /* for userinfo */
-    const char *expect_sub;   /* when not NULL, the subject must be this one (refresh) */
+    const char *id_token;      /* verified when not NULL */
+    const char *nonce;         /* required in the ID token when not NULL */
+    const char *access_token;  /* for userinfo */
+    const char *expect_sub;    /* when not NULL, the subject must be this one (refresh) */
     const json_t *base_claims; /* used when there is no ID token (borrowed); may be NULL */
 } authn_identity_req_t;
 
@@ -31,8 +31,8 @@ typedef struct st_authn_identity_req_t {
  * the provider has the endpoint, whose claims win. Everything in `in` is copied. `cb` is
  * called exactly once, possibly before this function returns.
  */
-void authn_identity_resolve(authn_app_t *app, const authn_identity_req_t *in,
-                            authn_identity_cb cb, void *ctx);
+void authn_identity_resolve(authn_app_t *app, const authn_identity_req_t *in, authn_identity_cb cb,
+                            void *ctx);
 
 /**
  * Merges userinfo into `claims` after checking that its "sub" equals the claims' "sub"

@@ -21,15 +21,15 @@ const char authn_err_not_route_host[] = "target host is not a route host";
 #define AUTH_PARAMS_MAX 48 /* our 8 parameters plus idp_request_params */
 #define SCOPES_MAX_BYTES 2048
 
-static const char *const own_params[] = {"response_type", "client_id", "redirect_uri",
-                                         "scope",         "state",     "nonce",
-                                         "code_challenge", "code_challenge_method", NULL};
+static const char *const own_params[] = {
+    "response_type", "client_id",      "redirect_uri",          "scope", "state",
+    "nonce",         "code_challenge", "code_challenge_method", NULL};
 
 /* one sign-in request while it waits for the databroker or the provider */
 typedef struct st_login_t {
     authn_app_t *app;
     cmn_req_guard_t *guard;
-    h2o_iovec_t target; /* pool */
+    h2o_iovec_t target;  /* pool */
     h2o_iovec_t binding; /* the _csrf value (pool) */
     bool new_binding;
     char state[CMN_ID_LEN + 1];
@@ -143,7 +143,8 @@ h2o_iovec_t authn_authorize_url(h2o_mem_pool_t *pool, const authn_authorize_para
     count = 8;
 
     if (json_is_object(p->extra)) {
-        json_object_foreach((json_t *)p->extra, name, value) {
+        json_object_foreach((json_t *)p->extra, name, value)
+        {
             if (count >= AUTH_PARAMS_MAX || !json_is_string(value) || is_own_param(name)) {
                 continue;
             }
@@ -206,10 +207,8 @@ static void login_free(login_t *login)
 
 static void set_binding_cookie(login_t *login, h2o_req_t *req)
 {
-    cmn_cookie_attrs_t attrs = {.max_age = AUTHN_CSRF_COOKIE_MAX_AGE_S,
-                                .secure = 1,
-                                .http_only = 1,
-                                .same_site = "Lax"};
+    cmn_cookie_attrs_t attrs = {
+        .max_age = AUTHN_CSRF_COOKIE_MAX_AGE_S, .secure = 1, .http_only = 1, .same_site = "Lax"};
 
     if (!login->new_binding) {
         return;
@@ -271,9 +270,8 @@ static void start_attempt(login_t *login, h2o_req_t *req)
                      "target", login->target.base, login->target.len, "attempt", binding_hash,
                      "created", (json_int_t)authn_now());
     OPENSSL_cleanse(verifier, sizeof(verifier));
-    if (data == NULL ||
-        cmn_broker_put(login->app->broker, "login", login->state, data, AUTHN_LOGIN_TTL_S,
-                       on_login_stored, login) != 0) {
+    if (data == NULL || cmn_broker_put(login->app->broker, "login", login->state, data,
+                                       AUTHN_LOGIN_TTL_S, on_login_stored, login) != 0) {
         authn_page_fail(req, 503, cmn_err_unavailable,
                         "Sign-in is unavailable right now; please try again shortly.");
         login_free(login);
@@ -406,8 +404,7 @@ void authn_login_handle(authn_app_t *app, h2o_req_t *req)
     choose_binding(login, req);
 
     if (open_session_cookie(login, req) &&
-        cmn_broker_get(app->broker, "session", login->session_id, on_session_checked, login) ==
-            0) {
+        cmn_broker_get(app->broker, "session", login->session_id, on_session_checked, login) == 0) {
         return;
     }
     attempt_when_ready(login, req);

@@ -8,7 +8,7 @@
 #include "common/url.h"
 
 #define PAGE_HEAD                                                                                  \
-    "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"                                         \
+    "<!DOCTYPE html><html><head><meta charset=\"utf-8\">"                                          \
     "<meta name=\"viewport\" content=\"width=device-width\"><title>"
 
 const char *authn_page_reason(int status)
@@ -42,12 +42,11 @@ void authn_page_send(h2o_req_t *req, int status, const char *title, const char *
     h2o_iovec_t x = cmn_html_escape(&req->pool, text, strlen(text));
     const char *extra = extra_html != NULL ? extra_html : "";
 
-    h2o_iovec_t body = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT(PAGE_HEAD)), t,
-                                  h2o_iovec_init(H2O_STRLIT("</title></head><body><h1>")), t,
-                                  h2o_iovec_init(H2O_STRLIT("</h1><p>")), x,
-                                  h2o_iovec_init(H2O_STRLIT("</p>")),
-                                  h2o_iovec_init(extra, strlen(extra)),
-                                  h2o_iovec_init(H2O_STRLIT("</body></html>\n")));
+    h2o_iovec_t body = h2o_concat(
+        &req->pool, h2o_iovec_init(H2O_STRLIT(PAGE_HEAD)), t,
+        h2o_iovec_init(H2O_STRLIT("</title></head><body><h1>")), t,
+        h2o_iovec_init(H2O_STRLIT("</h1><p>")), x, h2o_iovec_init(H2O_STRLIT("</p>")),
+        h2o_iovec_init(extra, strlen(extra)), h2o_iovec_init(H2O_STRLIT("</body></html>\n")));
     cmn_send_html(req, status, authn_page_reason(status), body);
 }
 

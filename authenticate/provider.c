@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Provider discovery and the JWKS cache: single flight, backoff on failure, rate-limited refetch. */
+/* Provider discovery and the JWKS cache: single flight, retries with backoff, bounded refetch. */
 #include "authenticate/provider.h"
 
 #include <stdlib.h>
@@ -43,7 +43,7 @@ struct st_authn_provider_t {
 
     /* the fetch in flight and who waits for it */
     fetch_state_t state;
-    bool refetch; /* the JWKS fetch in flight is an unknown-kid refetch */
+    bool refetch;              /* the JWKS fetch in flight is an unknown-kid refetch */
     authn_discovery_t pending; /* discovery being loaded, until its JWKS arrives */
     waiter_t *waiters;
     size_t num_waiters;
@@ -312,10 +312,10 @@ static void on_discovery(void *ctx, const cmn_http_response_t *res)
     if (err == NULL && res->status != 200) {
         err = authn_err_provider_status;
     }
-    if (err == NULL &&
+    if (err == NULL) {
+        /* sets err on failure */
         authn_discovery_parse(res->body.base, res->body.len, p->config->idp_provider_url,
-                              &p->pending, &err) != 0) {
-        /* err set by the parser */
+                              &p->pending, &err);
     }
     if (err != NULL) {
         fetch_failed(p, "discovery", err, res->status);

@@ -24,11 +24,11 @@ typedef struct st_authn_discovery_t {
     char *issuer;
     char *authorization_endpoint;
     char *token_endpoint;
-    char *userinfo_endpoint;    /* NULL when the provider has none */
+    char *userinfo_endpoint; /* NULL when the provider has none */
     char *jwks_uri;
     char *end_session_endpoint; /* NULL when the provider has none */
-    char **algs;                /* id_token_signing_alg_values_supported, NULL-terminated; or NULL */
-    bool client_secret_post;    /* token_endpoint_auth_methods_supported lists only that */
+    char **algs;             /* id_token_signing_alg_values_supported, NULL-terminated; or NULL */
+    bool client_secret_post; /* token_endpoint_auth_methods_supported lists only that */
 } authn_discovery_t;
 
 typedef struct st_authn_provider_t authn_provider_t;

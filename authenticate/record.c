@@ -55,15 +55,14 @@ json_t *authn_session_data(const authn_session_fields_t *f, const uint8_t at_res
     if (sub == NULL) {
         return NULL;
     }
-    data = json_pack("{s:s, s:s, s:b, s:s, s:o, s:O, s:I, s:I, s:I, s:s, s:s, s:I}", "user_id",
-                     sub, "email", string_or_empty(f->claims, "email"), "email_verified",
-                     email_verified_of(f->claims), "name", string_or_empty(f->claims, "name"),
-                     "groups", groups_of(f->claims), "claims", f->claims, "issued",
-                     (json_int_t)f->issued, "expiry", (json_int_t)f->expiry, "last_refresh",
-                     (json_int_t)f->last_refresh, "id_token",
-                     f->id_token != NULL ? f->id_token : "", "access_token",
-                     f->access_token != NULL ? f->access_token : "", "access_expiry",
-                     (json_int_t)f->access_expiry);
+    data = json_pack(
+        "{s:s, s:s, s:b, s:s, s:o, s:O, s:I, s:I, s:I, s:s, s:s, s:I}", "user_id", sub, "email",
+        string_or_empty(f->claims, "email"), "email_verified", email_verified_of(f->claims), "name",
+        string_or_empty(f->claims, "name"), "groups", groups_of(f->claims), "claims", f->claims,
+        "issued", (json_int_t)f->issued, "expiry", (json_int_t)f->expiry, "last_refresh",
+        (json_int_t)f->last_refresh, "id_token", f->id_token != NULL ? f->id_token : "",
+        "access_token", f->access_token != NULL ? f->access_token : "", "access_expiry",
+        (json_int_t)f->access_expiry);
     if (data == NULL || f->refresh_token == NULL) {
         return data;
     }
@@ -104,8 +103,7 @@ char *authn_refresh_token_seal(const uint8_t key[CMN_KEY_LEN], const char *sessi
     }
     box = malloc(len + CMN_AEAD_OVERHEAD);
     out = malloc(cmn_base64_encoded_len(len + CMN_AEAD_OVERHEAD) + 1);
-    if (box == NULL || out == NULL ||
-        cmn_aead_seal(key, ad, (size_t)adlen, token, len, box) != 0) {
+    if (box == NULL || out == NULL || cmn_aead_seal(key, ad, (size_t)adlen, token, len, box) != 0) {
         free(out);
         out = NULL;
     } else {

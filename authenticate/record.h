@@ -11,11 +11,11 @@
 
 typedef struct st_authn_session_fields_t {
     const char *session_id;
-    const json_t *claims;       /* merged ID token and userinfo claims; must hold "sub" */
+    const json_t *claims; /* merged ID token and userinfo claims; must hold "sub" */
     uint64_t issued, expiry, last_refresh, access_expiry;
-    const char *id_token;       /* may be NULL */
-    const char *access_token;   /* may be NULL */
-    const char *refresh_token;  /* plain; sealed here; NULL = none */
+    const char *id_token;      /* may be NULL */
+    const char *access_token;  /* may be NULL */
+    const char *refresh_token; /* plain; sealed here; NULL = none */
 } authn_session_fields_t;
 
 /**

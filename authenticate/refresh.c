@@ -139,8 +139,7 @@ static void on_job_identity(void *ctx, int status, const char *why, json_t *clai
         job_done(job);
         return;
     }
-    if (cmn_broker_get(job->r->app->broker, "session", job->session_id, on_still_there, job) !=
-        0) {
+    if (cmn_broker_get(job->r->app->broker, "session", job->session_id, on_still_there, job) != 0) {
         job_done(job);
     }
 }
@@ -150,10 +149,11 @@ static void on_job_token(void *ctx, const authn_token_result_t *res)
     refresh_job_t *job = ctx;
     authn_identity_req_t in = {0};
 
-    if (res->outcome == AUTHN_TOKEN_PROVIDER_ERR && authn_refresh_permanent(res->status, res->error)) {
+    if (res->outcome == AUTHN_TOKEN_PROVIDER_ERR &&
+        authn_refresh_permanent(res->status, res->error)) {
         cmn_log_info(NULL, "refresh: grant revoked (invalid_grant); deleting the session");
-        if (cmn_broker_delete(job->r->app->broker, "session", job->session_id,
-                              on_job_broker_done, job) != 0) {
+        if (cmn_broker_delete(job->r->app->broker, "session", job->session_id, on_job_broker_done,
+                              job) != 0) {
             job_done(job);
         }
         return;

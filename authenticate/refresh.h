@@ -9,7 +9,7 @@
 #include "authenticate/app.h"
 
 #define AUTHN_REFRESH_PERIOD_MS 30000
-#define AUTHN_REFRESH_AHEAD_S 60   /* refresh when the access token lapses within this */
+#define AUTHN_REFRESH_AHEAD_S 60 /* refresh when the access token lapses within this */
 #define AUTHN_REFRESH_MAX_IN_FLIGHT 8
 #define AUTHN_REFRESH_PAGE 100
 #define AUTHN_REFRESH_MAX_PAGES 100 /* records looked at per round: PAGE * MAX_PAGES */

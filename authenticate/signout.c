@@ -95,15 +95,16 @@ static void finish(signout_t *s, h2o_req_t *req)
                                 .http_only = app->config->cookie_http_only};
     h2o_iovec_t location;
 
-    cmn_add_header(req, "set-cookie", cmn_cookie_build(&req->pool, app->cookie_authn,
-                                                        h2o_iovec_init(H2O_STRLIT("")), &attrs));
+    cmn_add_header(
+        req, "set-cookie",
+        cmn_cookie_build(&req->pool, app->cookie_authn, h2o_iovec_init(H2O_STRLIT("")), &attrs));
 
     if (disc != NULL && disc->end_session_endpoint != NULL) {
         const char *post = app->config->signout_redirect_url != NULL
                                ? app->config->signout_redirect_url
                                : signed_out_url(app, &req->pool).base;
-        location = authn_end_session_url(&req->pool, disc->end_session_endpoint, s->id_token,
-                                         post, app->config->idp_client_id);
+        location = authn_end_session_url(&req->pool, disc->end_session_endpoint, s->id_token, post,
+                                         app->config->idp_client_id);
     } else if (s->target.base != NULL) {
         location = s->target;
     } else if (app->config->signout_redirect_url != NULL) {

@@ -24,13 +24,13 @@ typedef enum en_authn_token_outcome_t {
 
 typedef struct st_authn_token_result_t {
     authn_token_outcome_t outcome;
-    int status;          /* HTTP status, 0 when none */
-    const char *err;     /* why, for the log */
-    json_t *body;        /* the parsed JSON object (borrowed; valid in the callback) or NULL */
-    const char *error;   /* the OAuth "error" code (borrowed from body) or NULL */
+    int status;        /* HTTP status, 0 when none */
+    const char *err;   /* why, for the log */
+    json_t *body;      /* the parsed JSON object (borrowed; valid in the callback) or NULL */
+    const char *error; /* the OAuth "error" code (borrowed from body) or NULL */
     const char *error_description;
     const char *access_token, *id_token, *refresh_token; /* borrowed; id/refresh may be NULL */
-    int64_t expires_in;  /* seconds, or -1 when absent */
+    int64_t expires_in;                                  /* seconds, or -1 when absent */
 } authn_token_result_t;
 
 typedef void (*authn_token_cb)(void *ctx, const authn_token_result_t *res);

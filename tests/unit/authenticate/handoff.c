@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for authenticate/handoff.c: which host gets the handoff (shared domain or host-only). */
+/* Unit tests for authenticate/handoff.c: which host receives the handoff (shared or host-only). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,8 +36,8 @@ static void test_shared_domain(void **state)
     config.forward_auth_url.host = "auth.portcullis.localhost";
 
     /* FA and T inside cookie_domain: the FA host consumes it and sets the domain cookie */
-    route(&config, "https://verify.portcullis.localhost:18443/docs?x=1", "auth.portcullis.localhost",
-          "https://auth.portcullis.localhost:18443");
+    route(&config, "https://verify.portcullis.localhost:18443/docs?x=1",
+          "auth.portcullis.localhost", "https://auth.portcullis.localhost:18443");
     route(&config, "https://Admin.Portcullis.Localhost/", "auth.portcullis.localhost",
           "https://auth.portcullis.localhost:18443");
 

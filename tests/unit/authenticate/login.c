@@ -30,8 +30,8 @@ static void test_pkce_verifier_shape(void **state)
     assert_int_equal(strlen(a), 43); /* RFC 7636 §4.1: 43..128 characters */
     assert_string_not_equal(a, b);
     for (i = 0; i < strlen(a); i++) {
-        assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                               a[i]));
+        assert_non_null(
+            strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", a[i]));
     }
 }
 
@@ -71,8 +71,8 @@ static void test_authorize_url(void **state)
     h2o_mem_pool_t pool;
     char *scopes_items[] = {"openid", "profile", "email", "offline_access"};
     cmn_strlist_t scopes = {scopes_items, 4};
-    json_t *extra = json_pack("{s:s, s:s, s:s}", "prompt", "select_account", "hd", "a&b=c d",
-                              "state", "evil");
+    json_t *extra =
+        json_pack("{s:s, s:s, s:s}", "prompt", "select_account", "hd", "a&b=c d", "state", "evil");
     authn_authorize_params_t p = {.endpoint = "https://idp.example/auth",
                                   .client_id = "client id&1",
                                   .redirect_uri = "https://authenticate.example/oauth2/callback",
@@ -152,9 +152,8 @@ static void test_target_parse(void **state)
     assert_non_null(err);
 
     err = NULL;
-    assert_int_equal(authn_target_parse(&pool, &config, h2o_iovec_init(NULL, 0), &target, &url,
-                                        &err),
-                     -1);
+    assert_int_equal(
+        authn_target_parse(&pool, &config, h2o_iovec_init(NULL, 0), &target, &url, &err), -1);
     assert_ptr_equal(err, cmn_err_malformed);
     h2o_mem_clear_pool(&pool);
 }

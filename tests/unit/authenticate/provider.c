@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for authenticate/provider.c: discovery parsing, the issuer rule, client auth choice. */
+/* Unit tests for authenticate/provider.c: discovery parsing, the issuer rule, client auth. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -36,9 +36,9 @@ static void test_refresh_token_round_trip(void **state)
 
 static void test_session_data(void **state)
 {
-    json_t *claims = json_pack("{s:s, s:s, s:b, s:s, s:[s, i, s], s:s}", "sub", "u1", "email",
-                               "a@example.com", "email_verified", 1, "name", "A B", "groups",
-                               "g1", 7, "g2", "extra", "x");
+    json_t *claims =
+        json_pack("{s:s, s:s, s:b, s:s, s:[s, i, s], s:s}", "sub", "u1", "email", "a@example.com",
+                  "email_verified", 1, "name", "A B", "groups", "g1", 7, "g2", "extra", "x");
     authn_session_fields_t f = {.session_id = "sid1",
                                 .claims = claims,
                                 .issued = 100,

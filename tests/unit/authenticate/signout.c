@@ -38,8 +38,7 @@ static void test_end_session_url(void **state)
     assert_string_equal(url.base, "https://idp.example/logout?id_token_hint=a.b.c&"
                                   "post_logout_redirect_uri=https%3A%2F%2Fauthn.example%2F."
                                   "pomerium%2Fsigned_out&client_id=client%201");
-    url = authn_end_session_url(&pool, "https://idp.example/logout?x=1", NULL, "https://a/",
-                                "c");
+    url = authn_end_session_url(&pool, "https://idp.example/logout?x=1", NULL, "https://a/", "c");
     assert_string_equal(url.base, "https://idp.example/logout?x=1&post_logout_redirect_uri="
                                   "https%3A%2F%2Fa%2F&client_id=c");
     h2o_mem_clear_pool(&pool);
