@@ -158,7 +158,9 @@ static int server_on_req(h2o_handler_t *self, h2o_req_t *req)
     if (cmn_log_enabled(CMN_LOG_DEBUG)) {
         char path[SERVER_LOG_PATH_MAX * 4 + 8];
         char host[SERVER_LOG_PATH_MAX * 4 + 8];
-        cmn_log_escape(req->path.base, req->path.len, SERVER_LOG_PATH_MAX, path, sizeof(path));
+        /* the query is never logged: it carries codes, states, handoff tokens and signatures */
+        size_t path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+        cmn_log_escape(req->path.base, path_len, SERVER_LOG_PATH_MAX, path, sizeof(path));
         cmn_log_escape(req->authority.base, req->authority.len, SERVER_LOG_PATH_MAX, host,
                        sizeof(host));
         cmn_log(CMN_LOG_DEBUG, NULL, "request %.*s \"%s\" \"%s\"", (int)req->method.len,
