@@ -575,6 +575,10 @@ const char *cmn_req_id(h2o_req_t *req)
         id[i * 2 + 1] = hex[raw[i] & 0xf];
     }
     id[sizeof(raw) * 2] = '\0';
+
+    /* remembered on the request, so every log line of this request carries the same id */
+    h2o_set_header_by_str(&req->pool, &req->headers, H2O_STRLIT("x-request-id"), 0, id,
+                          sizeof(raw) * 2, 1);
     return id;
 }
 

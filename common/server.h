@@ -91,7 +91,8 @@ h2o_iovec_t cmn_req_header(h2o_req_t *req, const char *name);
 
 /**
  * the request id: X-Request-Id when it is 1..64 characters of [A-Za-z0-9._-], else a random one
- * (16 hex digits, pool). A random id differs on each call: call once per request and keep it.
+ * (16 hex digits, pool). A generated id is stored on the request as its X-Request-Id, so
+ * later calls for the same request return the same id.
  */
 const char *cmn_req_id(h2o_req_t *req);
 

@@ -163,6 +163,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     } else if (path_is(req, "/helpers")) {
         h2o_iovec_t x = cmn_req_header(req, "X-Test");
         h2o_iovec_t host = cmn_req_host(req);
+        /* one request keeps one id, generated or given */
+        assert_string_equal(cmn_req_id(req), cmn_req_id(req));
         snprintf(buf, sizeof(buf), "{\"id\":\"%s\",\"host\":\"%.*s\",\"x\":\"%.*s\"}",
                  cmn_req_id(req), (int)host.len, host.base, (int)x.len, x.base);
         cmn_send_json(req, 200, buf);
