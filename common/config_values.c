@@ -432,14 +432,24 @@ static int host_valid(char *host, size_t len)
         return len > 2 && host[len - 1] == ']' ? 0 : -1;
     }
 
-    /* a wildcard is allowed only as the whole first label ("*.example.com") */
-    i = len > 2 && host[0] == '*' && host[1] == '.' ? 2 : 0;
-    if (host[i] == '.' || host[i] == '-') {
+    /* a wildcard is a whole label ("*.example.com", "*.internal.*.example.com"), never the
+     * last one, so a pattern always names at least its registrable suffix */
+    if (host[0] == '.' || host[0] == '-' || host[len - 1] == '.' || host[len - 1] == '*') {
         return -1;
     }
-    for (; i < len; i++) {
+    for (i = 0; i < len; i++) {
+        if (host[i] == '*') {
+            bool whole_label = (i == 0 || host[i - 1] == '.') && host[i + 1] == '.';
+            if (!whole_label) {
+                return -1;
+            }
+            continue;
+        }
         if (!(isalnum((unsigned char)host[i]) || host[i] == '-' || host[i] == '.' ||
               host[i] == '_')) {
+            return -1;
+        }
+        if (host[i] == '.' && host[i + 1] == '.') {
             return -1;
         }
         host[i] = (char)tolower((unsigned char)host[i]);
