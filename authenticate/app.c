@@ -26,14 +26,14 @@ uint64_t authn_now(void)
     return (uint64_t)time(NULL);
 }
 
-bool authn_is_route_host(const cmn_config_t *config, h2o_iovec_t host)
+bool authn_is_route_target(const cmn_config_t *config, h2o_iovec_t host, uint16_t port)
 {
     size_t i;
 
     for (i = 0; i < config->num_routes; i++) {
-        const char *from = config->routes[i].from.host;
-        if (from != NULL && strlen(from) == host.len &&
-            strncasecmp(from, host.base, host.len) == 0) {
+        const cmn_config_url_t *from = &config->routes[i].from;
+        if (from->host != NULL && h2o_memis(from->host, strlen(from->host), host.base, host.len) &&
+            (from->port == 0 || from->port == port)) {
             return true;
         }
     }

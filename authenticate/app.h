@@ -51,8 +51,12 @@ authn_app_t *authn_app_get(void);
 /** the server's request handler: host check, then dispatch by path */
 int authn_on_req(h2o_handler_t *self, h2o_req_t *req);
 
-/** true when `host` (any case) is the host of a route's `from` */
-bool authn_is_route_host(const cmn_config_t *config, h2o_iovec_t host);
+/**
+ * true when a return target at `host` (lower-case, no port) reached on `port` (its effective
+ * port) may be sent to: some route's `from` has that host and either no port or that port,
+ * the rule authorize matches routes with
+ */
+bool authn_is_route_target(const cmn_config_t *config, h2o_iovec_t host, uint16_t port);
 
 /** the wall clock in unix seconds */
 uint64_t authn_now(void);

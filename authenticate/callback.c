@@ -93,12 +93,21 @@ static void refuse(callback_t *cb, h2o_req_t *req, int status, const char *why, 
     authn_page_fail(req, status, why, text);
 }
 
-/* the target of the attempt, as a link back to it: visiting it again starts a new sign-in */
-static const char *retry_link(h2o_req_t *req, const json_t *login)
+/* the target of the attempt, as a link back to it: visiting it again starts a new sign-in;
+ * without an attempt (no or unknown state) the first route's root does the same */
+static const char *retry_link(authn_app_t *app, h2o_req_t *req, const json_t *login)
 {
     const char *target = json_string_value(json_object_get(login, "target"));
     h2o_iovec_t t;
 
+    if (target == NULL && app->config->num_routes > 0 &&
+        app->config->routes[0].from.raw != NULL) {
+        target = h2o_concat(&req->pool,
+                            h2o_iovec_init(app->config->routes[0].from.raw,
+                                           strlen(app->config->routes[0].from.raw)),
+                            h2o_iovec_init(H2O_STRLIT("/")))
+                     .base;
+    }
     if (target == NULL) {
         return NULL;
     }
@@ -126,7 +135,7 @@ static void provider_refused(callback_t *cb, h2o_req_t *req, const char *error,
     cmn_log_escape(e.base, e.len, 64, logged, sizeof(logged));
     cmn_log_warn(cmn_req_id(req), "403 login refused by the provider: error \"%s\"", logged);
     clear_binding_cookie(cb->app, req);
-    authn_page_send(req, 403, "Sign-in refused", text.base, retry_link(req, cb->login));
+    authn_page_send(req, 403, "Sign-in refused", text.base, retry_link(cb->app, req, cb->login));
 }
 
 static void set_session_cookie(callback_t *cb, h2o_req_t *req)
@@ -375,6 +384,26 @@ static void on_login_taken(void *ctx, const cmn_broker_result_t *res)
     exchange_code(cb, req);
 }
 
+/* a query value as the provider form-encoded it ('+' is a space); {NULL, 0} when absent or
+ * badly escaped */
+static h2o_iovec_t form_value(h2o_mem_pool_t *pool, h2o_iovec_t raw)
+{
+    h2o_iovec_t copy;
+    size_t i;
+
+    if (raw.base == NULL) {
+        return raw;
+    }
+    /* literal '+' first, so that a decoded "%2B" stays a '+' */
+    copy = h2o_strdup(pool, raw.base, raw.len);
+    for (i = 0; i < copy.len; i++) {
+        if (copy.base[i] == '+') {
+            copy.base[i] = ' ';
+        }
+    }
+    return cmn_url_decode(pool, copy.base, copy.len);
+}
+
 /* ?error=...: take the attempt (it is dead either way) for its target, then show the error */
 static void on_error_taken(void *ctx, const cmn_broker_result_t *res)
 {
@@ -387,10 +416,8 @@ static void on_error_taken(void *ctx, const cmn_broker_result_t *res)
             cb->login = json_incref(json_object_get(res->record, "data"));
         }
         query = cmn_url_query_of_path(req->input.path);
-        h2o_iovec_t e = cmn_url_query_get(query, "error");
-        h2o_iovec_t d = cmn_url_query_get(query, "error_description");
-        e = cmn_url_decode(&req->pool, e.base, e.len);
-        d = d.base != NULL ? cmn_url_decode(&req->pool, d.base, d.len) : d;
+        h2o_iovec_t e = form_value(&req->pool, cmn_url_query_get(query, "error"));
+        h2o_iovec_t d = form_value(&req->pool, cmn_url_query_get(query, "error_description"));
         provider_refused(cb, req, e.base != NULL ? e.base : "invalid_request", d.base);
     }
     callback_free(cb);

@@ -176,7 +176,8 @@ int authn_target_parse(h2o_mem_pool_t *pool, const cmn_config_t *config, h2o_iov
     if (cmn_url_parse(decoded.base, decoded.len, url, err) != 0) {
         return -1;
     }
-    if (!authn_is_route_host(config, cmn_host_lower(pool, url->host))) {
+    if (!authn_is_route_target(config, cmn_host_lower(pool, url->host),
+                               cmn_url_effective_port(url))) {
         *err = authn_err_not_route_host;
         return -1;
     }

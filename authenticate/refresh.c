@@ -61,7 +61,11 @@ bool authn_refresh_due(const json_t *data, uint64_t now)
 
 bool authn_refresh_permanent(int status, const char *error)
 {
-    return status == 400 && error != NULL && strcmp(error, "invalid_grant") == 0;
+    /* RFC 6749 §5.2: every error code it defines says the grant, the client or the request
+     * will not work again; providers differ on 400 versus 401 for them. A 5xx, a timeout or
+     * one of the two transient codes is worth a retry in the next round. */
+    return status >= 400 && status < 500 && error != NULL &&
+           strcmp(error, "temporarily_unavailable") != 0 && strcmp(error, "server_error") != 0;
 }
 
 static void job_done(refresh_job_t *job)
@@ -151,7 +155,9 @@ static void on_job_token(void *ctx, const authn_token_result_t *res)
 
     if (res->outcome == AUTHN_TOKEN_PROVIDER_ERR &&
         authn_refresh_permanent(res->status, res->error)) {
-        cmn_log_info(NULL, "refresh: grant revoked (invalid_grant); deleting the session");
+        cmn_log_info(NULL, "refresh: the provider refused the grant for good (\"%s\"); "
+                           "deleting the session",
+                     res->error);
         if (cmn_broker_delete(job->r->app->broker, "session", job->session_id, on_job_broker_done,
                               job) != 0) {
             job_done(job);

@@ -17,7 +17,8 @@
 /** true when session data `data` has a refresh token and its access token lapses soon */
 bool authn_refresh_due(const json_t *data, uint64_t now);
 
-/** true when a refresh answer means the grant is gone for good (RFC 6749 §5.2 invalid_grant) */
+/** true when a refresh answer means the grant is gone for good: an RFC 6749 §5.2 error code
+ *  other than the two transient ones (server_error, temporarily_unavailable) */
 bool authn_refresh_permanent(int status, const char *error);
 
 authn_refresher_t *authn_refresher_create(authn_app_t *app);

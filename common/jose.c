@@ -27,6 +27,7 @@
 #define SIGNER_PEM_MAX (64 * 1024)
 #define P256_LEN 32              /* bytes of a P-256 scalar or coordinate */
 #define GROUP_NAME_MAX 64
+#define JWT_EXP_LEEWAY_S 0       /* exp: none; iat and nbf get CMN_JWT_LEEWAY_S */
 
 typedef enum en_key_family_t {
     KEY_RSA = 0,
@@ -576,11 +577,13 @@ static int check_times(const json_t *claims, uint64_t now_u, const char **err)
         return -1;
     }
 
-    /* RFC 7519 §4.1.4: refuse when now >= exp + leeway (written to avoid overflow) */
-    if (now - CMN_JWT_LEEWAY_S >= exp) {
+    /* RFC 7519 §4.1.4: refuse when now >= exp + leeway; exp gets none (issue #4, see
+     * ARCHITECTURE.md "Clock leeway"): an ID token is checked right after it was issued */
+    if (now - JWT_EXP_LEEWAY_S >= exp) {
         *err = cmn_err_jwt_expired;
         return -1;
     }
+    /* a provider clock a little ahead of ours is tolerated for iat and nbf only */
     if (iat > now + CMN_JWT_LEEWAY_S) {
         *err = cmn_err_jwt_iat;
         return -1;

@@ -16,13 +16,29 @@
 //                                   is generated at every start
 //   IDP_REFRESH_TOKENS              0 to issue no refresh tokens (default: always issue them)
 //   IDP_ACCESS_TOKEN_TTL, IDP_ID_TOKEN_TTL, IDP_REFRESH_TOKEN_TTL  seconds (3600, 3600, 14 d)
+//   IDP_TEST_CONTROLS               1 to serve the fault controls below (tests only)
+//
+// Test controls (IDP_TEST_CONTROLS=1, loopback clients only), for provider faults the real
+// provider cannot be made to show. Each takes a JSON body and answers JSON:
+//   POST /__test/rotate-key   sign with a new key (new kid) from now on; the JWKS lists both
+//   POST /__test/fault        {"endpoint":"token"|"jwks","kind":K,"count":N}: the next N requests
+//                             to that endpoint fail; token kinds invalid_grant, hang (no answer
+//                             for 60 s), malformed (200 with broken JSON); jwks kind unavailable
+//   POST /__test/token-edit   {"count":N, "iat":s, "nbf":s, "exp":s, "kid":k, "expires_in":s}:
+//                             the next N successful token answers get their ID token re-signed
+//                             with iat/nbf/exp set to now + s (and the header kid k), or
+//                             expires_in replaced
+//   GET  /__test/stats        requests seen per endpoint {"token":n,"jwks":n,"userinfo":n}
+//   POST /__test/reset        clears every pending fault and edit
 //
 // Interactions are plain HTML forms (no JavaScript needed): the login form at
 // /interaction/<uid> posts `login` and `password` to /interaction/<uid>/login, consent is
 // granted automatically, and the sign-out confirmation is a form that submits itself (a script
 // posts its `xsrf` and `logout=yes` fields to its action).
 
-import { generateKeyPairSync, randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import {
+    generateKeyPairSync, randomBytes, timingSafeEqual, createHash, createPrivateKey, sign,
+} from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -35,6 +51,9 @@ const USERS_FILE_MAX = 1024 * 1024;
 const JWKS_FILE_MAX = 256 * 1024;
 const FORM_BODY_MAX = 8 * 1024;
 const FIELD_MAX = 256;
+const CONTROL_BODY_MAX = 4 * 1024;
+const HANG_MS = 60 * 1000;
+const KEYS_KEPT = 3; // a rotation keeps the newest keys in the published set
 
 function log(message) {
     process.stdout.write(`${new Date().toISOString()} dev-idp ${message}\n`);
@@ -73,6 +92,7 @@ const usersFile = process.env.IDP_USERS_FILE || join(HERE, 'users.json');
 const jwksFile = process.env.IDP_JWKS_FILE || '';
 const issueRefreshTokens = process.env.IDP_REFRESH_TOKENS !== '0';
 const clientAuthMethod = process.env.IDP_CLIENT_AUTH_METHOD || 'client_secret_basic';
+const testControls = process.env.IDP_TEST_CONTROLS === '1';
 
 if (!['client_secret_basic', 'client_secret_post'].includes(clientAuthMethod)) {
     throw new Error('IDP_CLIENT_AUTH_METHOD must be client_secret_basic or client_secret_post');
@@ -227,7 +247,11 @@ function readForm(req) {
 
 // ---- provider -----------------------------------------------------------------------------
 
-const configuration = {
+// one cookie key for every provider instance, so a key rotation keeps interactions alive
+const cookieKeys = [randomBytes(32).toString('base64url')];
+let currentJwks = loadJwks();
+
+const makeConfiguration = (jwks) => ({
     clients: [
         {
             client_id: clientId,
@@ -243,8 +267,8 @@ const configuration = {
     // discovery lists only this method, so a relying party can be tested with either
     clientAuthMethods: [clientAuthMethod],
     responseTypes: ['code'],
-    jwks: loadJwks(),
-    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    jwks,
+    cookies: { keys: cookieKeys },
     scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
     claims: {
         openid: ['sub'],
@@ -312,14 +336,21 @@ ${filled}
         ctx.body = page('Error', `<h1>Something went wrong</h1>
 <p class="error">${escapeHtml(out.error)}: ${escapeHtml(out.error_description || '')}</p>`);
     },
-};
+});
 
-const provider = new Provider(issuer, configuration);
-
-provider.on('server_error', (ctx, err) => log(`server_error: ${err.stack}`));
-for (const event of ['grant.error', 'authorization.error', 'end_session.error', 'userinfo.error']) {
-    provider.on(event, (ctx, err) => log(`${event}: ${err.name}: ${err.message}`));
+// the default memory adapter keeps its store per process, so a new instance (after a key
+// rotation) still knows every grant, session and code of the old one
+function makeProvider(jwks) {
+    const p = new Provider(issuer, makeConfiguration(jwks));
+    p.on('server_error', (ctx, err) => log(`server_error: ${err.stack}`));
+    for (const event of ['grant.error', 'authorization.error', 'end_session.error',
+        'userinfo.error']) {
+        p.on(event, (ctx, err) => log(`${event}: ${err.name}: ${err.message}`));
+    }
+    return p;
 }
+
+let provider = makeProvider(currentJwks);
 
 // the grant covers whatever the interaction says is missing: consent is always given
 async function grantConsent(req, res, details) {
@@ -407,7 +438,209 @@ async function interactionRoute(req, res, path) {
     }
 }
 
-const handleProvider = provider.callback();
+let handleProvider = provider.callback();
+
+// ---- test controls ------------------------------------------------------------------------
+
+const faults = { token: [], jwks: [] };
+const tokenEdits = [];
+const stats = { token: 0, jwks: 0, userinfo: 0 };
+const TOKEN_FAULTS = ['invalid_grant', 'hang', 'malformed'];
+const JWKS_FAULTS = ['unavailable'];
+
+function endpointOf(path) {
+    if (path === '/token') {
+        return 'token';
+    }
+    if (path === '/jwks') {
+        return 'jwks';
+    }
+    return path === '/me' ? 'userinfo' : null;
+}
+
+function isLoopback(req) {
+    const a = req.socket.remoteAddress || '';
+    return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+}
+
+function readJson(req) {
+    return new Promise((resolve, reject) => {
+        let size = 0;
+        const chunks = [];
+        req.on('data', (chunk) => {
+            size += chunk.length;
+            if (size > CONTROL_BODY_MAX) {
+                reject(new Error('control body too large'));
+                req.destroy();
+                return;
+            }
+            chunks.push(chunk);
+        });
+        req.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            try {
+                resolve(text === '' ? {} : JSON.parse(text));
+            } catch (err) {
+                reject(err);
+            }
+        });
+        req.on('error', reject);
+    });
+}
+
+function count(value) {
+    const n = value === undefined ? 1 : value;
+    if (!Number.isInteger(n) || n < 1 || n > 1000) {
+        throw new Error('count must be an integer from 1 to 1000');
+    }
+    return n;
+}
+
+function rotateKey() {
+    const fresh = generateJwks().keys[0];
+    currentJwks = { keys: [fresh, ...currentJwks.keys].slice(0, KEYS_KEPT) };
+    if (jwksFile !== '') {
+        writeFileSync(jwksFile, JSON.stringify(currentJwks), { mode: 0o600 });
+    }
+    provider = makeProvider(currentJwks);
+    handleProvider = provider.callback();
+    log(`test control: signing key rotated to kid ${fresh.kid}`);
+    return { kid: fresh.kid };
+}
+
+function addFault(body) {
+    const kinds = { token: TOKEN_FAULTS, jwks: JWKS_FAULTS }[body.endpoint];
+    if (kinds === undefined || !kinds.includes(body.kind)) {
+        throw new Error('unknown endpoint or fault kind');
+    }
+    for (let i = count(body.count); i > 0; i--) {
+        faults[body.endpoint].push(body.kind);
+    }
+    log(`test control: ${body.endpoint} fault ${body.kind} x${count(body.count)}`);
+    return { pending: faults[body.endpoint].length };
+}
+
+function addTokenEdit(body) {
+    const edit = {};
+    for (const name of ['iat', 'nbf', 'exp', 'expires_in']) {
+        if (body[name] !== undefined) {
+            if (!Number.isInteger(body[name])) {
+                throw new Error(`${name} must be an integer`);
+            }
+            edit[name] = body[name];
+        }
+    }
+    if (body.kid !== undefined) {
+        edit.kid = String(body.kid).slice(0, FIELD_MAX);
+    }
+    for (let i = count(body.count); i > 0; i--) {
+        tokenEdits.push(edit);
+    }
+    return { pending: tokenEdits.length };
+}
+
+async function controlRoute(req, res, path) {
+    if (!isLoopback(req)) {
+        send(res, 403, 'text/plain; charset=utf-8', 'loopback only\n');
+        return;
+    }
+    try {
+        let out;
+        if (path === '/__test/stats' && req.method === 'GET') {
+            out = stats;
+        } else if (req.method !== 'POST') {
+            send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+            return;
+        } else if (path === '/__test/rotate-key') {
+            out = rotateKey();
+        } else if (path === '/__test/fault') {
+            out = addFault(await readJson(req));
+        } else if (path === '/__test/token-edit') {
+            out = addTokenEdit(await readJson(req));
+        } else if (path === '/__test/reset') {
+            faults.token.length = 0;
+            faults.jwks.length = 0;
+            tokenEdits.length = 0;
+            out = {};
+        } else {
+            send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+            return;
+        }
+        send(res, 200, 'application/json', JSON.stringify(out));
+    } catch (err) {
+        send(res, 400, 'text/plain; charset=utf-8', `${err.message}\n`);
+    }
+}
+
+// answers a planned fault instead of the provider; true when it did
+function injectFault(req, res, endpoint) {
+    const kind = endpoint !== null && faults[endpoint] ? faults[endpoint].shift() : undefined;
+    if (kind === undefined) {
+        return false;
+    }
+    log(`test control: injecting ${endpoint} fault ${kind}`);
+    if (kind === 'invalid_grant') {
+        send(res, 400, 'application/json', JSON.stringify({
+            error: 'invalid_grant', error_description: 'grant request is invalid (test control)',
+        }));
+    } else if (kind === 'malformed') {
+        send(res, 200, 'application/json', '{"access_token": "abc", "id_token": ');
+    } else if (kind === 'unavailable') {
+        send(res, 503, 'text/plain; charset=utf-8', 'unavailable (test control)\n');
+    } else {
+        const timer = setTimeout(() => res.destroy(), HANG_MS);
+        res.on('close', () => clearTimeout(timer));
+    }
+    return true;
+}
+
+function b64json(value) {
+    return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+// re-signs an ID token with the current signing key after changing its times and kid
+function resignIdToken(token, edit) {
+    const [h, p] = token.split('.');
+    const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8'));
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString('utf8'));
+    const now = Math.floor(Date.now() / 1000);
+    for (const name of ['iat', 'nbf', 'exp']) {
+        if (edit[name] !== undefined) {
+            claims[name] = now + edit[name];
+        }
+    }
+    const key = currentJwks.keys[0];
+    header.alg = 'RS256';
+    header.kid = edit.kid !== undefined ? edit.kid : key.kid;
+    const input = `${b64json(header)}.${b64json(claims)}`;
+    const signature = sign('sha256', Buffer.from(input), createPrivateKey({ key, format: 'jwk' }));
+    return `${input}.${signature.toString('base64url')}`;
+}
+
+// koa ends the response with the whole JSON body while its headers are still unsent
+function editTokenResponse(res, edit) {
+    const end = res.end.bind(res);
+    res.end = (chunk, ...rest) => {
+        if (chunk !== undefined && chunk !== null && res.statusCode === 200 && !res.headersSent) {
+            try {
+                const doc = JSON.parse(chunk.toString());
+                if (typeof doc.id_token === 'string') {
+                    doc.id_token = resignIdToken(doc.id_token, edit);
+                }
+                if (edit.expires_in !== undefined) {
+                    doc.expires_in = edit.expires_in;
+                }
+                const text = JSON.stringify(doc);
+                res.setHeader('Content-Length', Buffer.byteLength(text));
+                log('test control: token answer edited');
+                return end(text, ...rest);
+            } catch (err) {
+                log(`test control: token answer left as is: ${err.message}`);
+            }
+        }
+        return end(chunk, ...rest);
+    };
+}
 
 const server = createServer((req, res) => {
     const started = Date.now();
@@ -424,12 +657,28 @@ const server = createServer((req, res) => {
         interactionRoute(req, res, path);
         return;
     }
+    if (testControls) {
+        if (path.startsWith('/__test/')) {
+            controlRoute(req, res, path);
+            return;
+        }
+        const endpoint = endpointOf(path);
+        if (endpoint !== null) {
+            stats[endpoint]++;
+        }
+        if (injectFault(req, res, endpoint)) {
+            return;
+        }
+        if (endpoint === 'token' && tokenEdits.length > 0) {
+            editTokenResponse(res, tokenEdits.shift());
+        }
+    }
     handleProvider(req, res);
 });
 
 server.listen(port, bind, () => {
     log(`issuer ${issuer} listening on ${bind}:${port}, client ${clientId}, `
-        + `redirect_uris ${redirectUris.join(' ')}`);
+        + `redirect_uris ${redirectUris.join(' ')}${testControls ? ', TEST CONTROLS ON' : ''}`);
 });
 
 function shutdown(signal) {

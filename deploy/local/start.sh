@@ -249,7 +249,7 @@ start_all() {
     wait_for redis redis_ping
 
     local logout_uris="$url_signed_out,$url_authn/.pomerium/signed_out,$url_authn/"
-    start_service dev-idp env IDP_PORT="$idp_port" IDP_ISSUER="$url_idp" \
+    start_service dev-idp env IDP_TEST_CONTROLS="${PORTCULLIS_TEST_CONTROLS:-0}" IDP_PORT="$idp_port" IDP_ISSUER="$url_idp" \
         IDP_CLIENT_ID="$idp_client_id" IDP_CLIENT_SECRET="$idp_client_secret" \
         IDP_REDIRECT_URIS="$url_authn/oauth2/callback" \
         IDP_POST_LOGOUT_REDIRECT_URIS="$logout_uris" \

@@ -337,3 +337,93 @@ def public_url(host, path="/"):
 def authorize_url(instance, path):
     """An authorize instance reached directly, as nginx's auth_request does (plain HTTP)."""
     return "http://127.0.0.1:%d%s" % (port_of("authorize_" + instance), path)
+
+
+# ---- helpers for test_authn_hostile.py (issue #4) ------------------------------------------
+
+def idp_control(path, body=None):
+    """Calls one of the dev provider's test controls (IDP_TEST_CONTROLS=1, see
+    deploy/dev-idp/server.mjs); returns the decoded JSON answer."""
+    conn = http.client.HTTPConnection("127.0.0.1", port_of("idp"), timeout=10)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        method = "GET" if path == "/__test/stats" else "POST"
+        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        res = conn.getresponse()
+        text = res.read()
+        if res.status != 200:
+            raise AssertionError("idp control %s answered %d: %r" % (path, res.status, text))
+        return json.loads(text)
+    finally:
+        conn.close()
+
+
+def _hkdf_sha256(secret, info, length=32):
+    """RFC 5869 with no salt, as common/crypto.c derives its keys."""
+    import hashlib
+    import hmac
+    prk = hmac.new(b"\x00" * 32, secret, hashlib.sha256).digest()
+    out, block, i = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([i]), hashlib.sha256).digest()
+        out += block
+        i += 1
+    return out[:length]
+
+
+def sign_url(url, now=None):
+    """Signs `url` as authorize does (common/signed_url.c): pomerium_issued and pomerium_expiry
+    appended, then an HMAC-SHA256 over everything before the signature parameter."""
+    import hashlib
+    import hmac
+    with open(os.path.join(RUN_DIR, "secrets", "shared_secret"), encoding="ascii") as f:
+        secret = base64.b64decode(f.read().strip())
+    key = _hkdf_sha256(secret, b"portcullis signed-url v1")
+    now = int(time.time()) if now is None else now
+    sep = "&" if "?" in url else "?"
+    if url.endswith("?") or url.endswith("&"):
+        sep = ""
+    signed = "%s%spomerium_issued=%d&pomerium_expiry=%d" % (url, sep, now, now + 300)
+    mac = hmac.new(key, signed.encode("latin-1"), hashlib.sha256).digest()
+    return signed + "&pomerium_signature=" + base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def redis_command(*args):
+    """One command to the cluster's Redis through redis-cli; returns its output."""
+    res = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(port_of("redis"))]
+                         + [str(a) for a in args], capture_output=True, text=True, timeout=10)
+    return res.stdout.strip()
+
+
+def restart_redis_empty():
+    """Empties the cluster's Redis and restarts it with start.sh's command line, as a Redis
+    without persistence comes back after a restart: every record, version and epoch is gone.
+    The new pid goes into the pid file so that deploy/local/stop.sh stops it."""
+    pid_file = os.path.join(RUN_DIR, "pids", "redis.pid")
+    with open(pid_file, encoding="ascii") as f:
+        pid = int(f.read().strip())
+    # redis-server rewrites its /proc cmdline, so the command is the one deploy/local/start.sh
+    # runs
+    argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port_of("redis")),
+            "--dir", os.path.join(RUN_DIR, "redis"), "--appendonly", "yes", "--save", "",
+            "--daemonize", "no", "--logfile", "", "--protected-mode", "yes"]
+    redis_command("FLUSHALL")
+    redis_command("SHUTDOWN", "NOSAVE")
+    wait_until(lambda: not os.path.exists("/proc/%d" % pid) or _zombie(pid), 10)
+    with open(os.path.join(RUN_DIR, "logs", "redis.log"), "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    proc.returncode = 0  # stop.sh stops it; no "still running" warning at exit
+    with open(pid_file, "w", encoding="ascii") as f:
+        f.write(str(proc.pid))
+    if not wait_until(lambda: redis_command("PING") == "PONG", 10):
+        raise AssertionError("redis did not come back")
+    return proc
+
+
+def _zombie(pid):
+    try:
+        with open("/proc/%d/stat" % pid, encoding="ascii") as f:
+            return f.read().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True

@@ -6,6 +6,8 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export PORTCULLIS_BIN=${PORTCULLIS_BIN:-$top/build/debug/bin}
 export PORTCULLIS_PORT_BASE=${PORTCULLIS_E2E_PORT_BASE:-28000}
+# the dev provider's fault controls (deploy/dev-idp/server.mjs), for test_authn_hostile
+export PORTCULLIS_TEST_CONTROLS=1
 export PORTCULLIS_RUN_DIR=${PORTCULLIS_RUN_DIR:-$top/build/e2e-run/$(basename "$(dirname "$PORTCULLIS_BIN")")}
 # sanitizer builds: stop at the first report, and keep each report in the daemon's log
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=0:print_summary=1}

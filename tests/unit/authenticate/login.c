@@ -158,6 +158,56 @@ static void test_target_parse(void **state)
     h2o_mem_clear_pool(&pool);
 }
 
+/* issue #4: a return target must name a route host on a port its route admits, after
+ * lower-casing; look-alike hosts are refused on the dot boundary */
+static void test_target_outside_route_hosts_refused(void **state)
+{
+    static const struct {
+        const char *raw;
+        int want;
+    } cases[] = {
+        {"https://app.example:8443/", 0},          /* the route's own port */
+        {"https://APP.example:8443/x?y", 0},       /* case does not matter */
+        {"https://app.example./", -1},             /* effective port 443, route wants 8443 */
+        {"https://app.example:8444/", -1},         /* another port */
+        {"https://any.example:1234/", 0},          /* a route without port admits any */
+        {"https://any.example./", 0},              /* one trailing dot is the same host */
+        {"https://evilany.example/", -1},          /* no suffix matching */
+        {"https://any.example.evil/", -1},         /* nor prefix matching */
+        {"https://any.example@evil.example/", -1}, /* userinfo */
+        {"https://any.example%2F@evil/", 0},       /* decoded once: "@evil/" is path */
+        {"https:any.example/", -1},
+        {"javascript:alert(1)", -1},
+        {"//any.example/", -1},
+        {"/%5Cevil.example", -1},
+        {"https://any.example/ok%0d%0aSet-Cookie:%20x=1", -1}, /* CR LF after the decode */
+    };
+    h2o_mem_pool_t pool;
+    cmn_route_t routes[2] = {0};
+    cmn_config_t config = {0};
+    h2o_iovec_t target;
+    cmn_url_t url;
+    const char *err = NULL;
+    size_t i;
+
+    routes[0].from.host = "app.example";
+    routes[0].from.port = 8443;
+    routes[1].from.host = "any.example";
+    config.routes = routes;
+    config.num_routes = 2;
+    h2o_mem_init_pool(&pool);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = authn_target_parse(&pool, &config, h2o_iovec_init(cases[i].raw,
+                                                                    strlen(cases[i].raw)),
+                                     &target, &url, &err);
+        if (got != cases[i].want) {
+            fail_msg("%s: got %d", cases[i].raw, got);
+        }
+    }
+    h2o_mem_clear_pool(&pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_binding),
         cmocka_unit_test(test_authorize_url),
         cmocka_unit_test(test_target_parse),
+        cmocka_unit_test(test_target_outside_route_hosts_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,9 +27,26 @@ static void test_due(void **state)
 static void test_permanent(void **state)
 {
     assert_true(authn_refresh_permanent(400, "invalid_grant"));
-    assert_false(authn_refresh_permanent(400, "invalid_request"));
     assert_false(authn_refresh_permanent(500, "invalid_grant"));
     assert_false(authn_refresh_permanent(0, NULL));
+}
+
+/* issue #4: a refresh the provider refuses for good ends the session, whatever the code */
+static void test_refresh_refused_for_good_ends_session(void **state)
+{
+    assert_true(authn_refresh_permanent(401, "invalid_grant"));
+    assert_true(authn_refresh_permanent(400, "invalid_client"));
+    assert_true(authn_refresh_permanent(401, "invalid_client"));
+    assert_true(authn_refresh_permanent(400, "unauthorized_client"));
+    assert_true(authn_refresh_permanent(400, "invalid_request"));
+    assert_true(authn_refresh_permanent(400, "invalid_scope"));
+
+    /* transient: try again next round, the session stays */
+    assert_false(authn_refresh_permanent(400, "temporarily_unavailable"));
+    assert_false(authn_refresh_permanent(400, "server_error"));
+    assert_false(authn_refresh_permanent(503, "temporarily_unavailable"));
+    assert_false(authn_refresh_permanent(502, NULL));
+    assert_false(authn_refresh_permanent(400, NULL));
 }
 
 int main(void)
@@ -37,6 +54,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_due),
         cmocka_unit_test(test_permanent),
+        cmocka_unit_test(test_refresh_refused_for_good_ends_session),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -349,14 +349,14 @@ static void test_decode_unverified(void **state)
 
 /* ---- time claims ---- */
 
-static void test_exp_leeway_boundary(void **state)
+static void test_exp_without_leeway(void **state)
 {
-    /* RFC 7519 §4.1.4 with 60 s of leeway: refused once now >= exp + 60 */
-    assert_null(verify(rs256(claims_with("exp", json_integer(NOW - 30)))));
-    assert_null(verify(rs256(claims_with("exp", json_integer(NOW - 59)))));
-    assert_ptr_equal(verify(rs256(claims_with("exp", json_integer(NOW - 60)))),
+    /* issue #4: exp gets no leeway (refused once now >= exp); iat and nbf keep 60 s */
+    assert_null(verify(rs256(claims_with("exp", json_integer(NOW + 1)))));
+    assert_ptr_equal(verify(rs256(claims_with("exp", json_integer(NOW)))), cmn_err_jwt_expired);
+    assert_ptr_equal(verify(rs256(claims_with("exp", json_integer(NOW - 1)))),
                      cmn_err_jwt_expired);
-    assert_ptr_equal(verify(rs256(claims_with("exp", json_integer(NOW - 61)))),
+    assert_ptr_equal(verify(rs256(claims_with("exp", json_integer(NOW - 30)))),
                      cmn_err_jwt_expired);
     assert_ptr_equal(verify(rs256(claims_with("exp", json_integer(NOW - 3600)))),
                      cmn_err_jwt_expired);
@@ -371,7 +371,9 @@ static void test_iat_nbf(void **state)
     assert_null(verify(rs256(c)));
 
     assert_null(verify(rs256(claims_with("iat", json_integer(NOW + 60)))));
+    assert_ptr_equal(verify(rs256(claims_with("iat", json_integer(NOW + 61)))), cmn_err_jwt_iat);
     assert_ptr_equal(verify(rs256(claims_with("iat", json_integer(NOW + 600)))), cmn_err_jwt_iat);
+    assert_null(verify(rs256(claims_with("nbf", json_integer(NOW + 60)))));
     assert_ptr_equal(verify(rs256(claims_with("nbf", json_integer(NOW + 61)))),
                      cmn_err_jwt_not_yet_valid);
 }
@@ -1023,7 +1025,7 @@ int main(void)
         cmocka_unit_test(test_good_es256),
         cmocka_unit_test(test_other_rsa_algs),
         cmocka_unit_test(test_decode_unverified),
-        cmocka_unit_test(test_exp_leeway_boundary),
+        cmocka_unit_test(test_exp_without_leeway),
         cmocka_unit_test(test_iat_nbf),
         cmocka_unit_test(test_time_claim_types),
         cmocka_unit_test(test_wrong_aud),
