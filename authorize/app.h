@@ -11,6 +11,7 @@
 #include "common/jose.h"
 #include "authorize/assertion.h"
 #include "authorize/proxy.h"
+#include "authorize/reload.h"
 #include "authorize/route.h"
 #include "authorize/session_cache.h"
 #include "authorize/target.h"
@@ -19,7 +20,6 @@ typedef struct st_authz_app_t {
     const cmn_config_t *config;
     cmn_keys_t keys;
     cmn_signer_t *signer;
-    authz_routes_t *routes;
     authz_session_cache_t *sessions;
     authz_cidrs_t *trusted_proxies;
     h2o_iovec_t fa_host; /* forward_auth_url's host, lower-case; {NULL, 0} without one */

@@ -55,7 +55,7 @@ static int open_token(h2o_req_t *req, h2o_iovec_t token, h2o_iovec_t audience,
     }
     if (authz_target_parse(&req->pool, h2o_iovec_init(out->target, strlen(out->target)), &target,
                            &err) != 0 ||
-        !authz_routes_is_route_host(authz_app->routes, target.host)) {
+        !authz_is_route_host(target.host)) {
         *why = "target is not on a route host";
         return -1;
     }

@@ -36,8 +36,7 @@ static void fa_sign_in(h2o_req_t *req)
     const char *err = NULL;
     h2o_iovec_t token, location;
 
-    if (authz_target_derive(&req->pool, &in, &t, &err) != 0 ||
-        !authz_routes_is_route_host(authz_app->routes, t.host)) {
+    if (authz_target_derive(&req->pool, &in, &t, &err) != 0 || !authz_is_route_host(t.host)) {
         cmn_log_info(cmn_req_id(req), "fa 400: target %s", err != NULL ? err : "not a route host");
         authz_send_status(req, 400);
         return;
@@ -104,11 +103,11 @@ static h2o_iovec_t sign_out_return(h2o_req_t *req, h2o_iovec_t host)
     if (given.base != NULL) {
         h2o_iovec_t decoded = cmn_url_decode(&req->pool, given.base, given.len);
         if (decoded.base != NULL && authz_target_parse(&req->pool, decoded, &t, &err) == 0 &&
-            authz_routes_is_route_host(authz_app->routes, t.host)) {
+            authz_is_route_host(t.host)) {
             return t.raw;
         }
     }
-    if (authz_routes_is_route_host(authz_app->routes, host)) {
+    if (authz_is_route_host(host)) {
         return h2o_concat(&req->pool, request_origin(req), h2o_iovec_init(H2O_STRLIT("/")));
     }
     return h2o_iovec_init(NULL, 0);
@@ -222,8 +221,7 @@ int authz_handle(h2o_handler_t *self, h2o_req_t *req)
         if (pomerium_endpoint(req, host)) {
             return 0;
         }
-    } else if (authz_routes_is_route_host(authz_app->routes, host) &&
-               pomerium_endpoint(req, host)) {
+    } else if (authz_is_route_host(host) && pomerium_endpoint(req, host)) {
         return 0;
     }
     authz_send_status(req, 404);

@@ -12,14 +12,31 @@
 #include "authorize/app.h"
 
 #define AUTHZ_DEFAULT_ADDRESS ":5443"
+#define AUTHZ_ERRBUF_MAX 512 /* one trusted_proxies message */
 
 static const char usage[] =
     "usage: portcullis-authorize [-c FILE] [--check] [--version] [--help]\n"
     "  forward-auth decision point: /verify for nginx auth_request, the forward-auth host\n";
 
+static void free_errors(cmn_strlist_t *errors)
+{
+    for (size_t i = 0; i < errors->len; i++) {
+        free(errors->items[i]);
+    }
+    free(errors->items);
+}
+
+/* --check and start-up: the routes and policies must compile, every error is reported */
+static void validate_routes(const cmn_config_t *config, cmn_config_diag_t *diag, void *arg)
+{
+    authz_routes_destroy(authz_routes_compile(config, &diag->errors));
+}
+
 static int build_app(authz_app_t *app, const cmn_config_t *config)
 {
-    char errbuf[AUTHZ_ROUTE_ERR_MAX];
+    char errbuf[AUTHZ_ERRBUF_MAX];
+    cmn_strlist_t errors = {NULL, 0};
+    authz_routes_t *routes;
     const char *err = NULL;
 
     *app = (authz_app_t){.config = config};
@@ -35,11 +52,15 @@ static int build_app(authz_app_t *app, const cmn_config_t *config)
     }
     app->jwks_json = cmn_signer_jwks_json(app->signer);
 
-    app->routes = authz_routes_compile(config, errbuf, sizeof(errbuf));
-    if (app->routes == NULL) {
-        cmn_log_error(NULL, "[%s] routes: %s", config->path, errbuf);
+    routes = authz_routes_compile(config, &errors);
+    if (routes == NULL) {
+        for (size_t i = 0; i < errors.len; i++) {
+            cmn_log_error(NULL, "%s", errors.items[i]);
+        }
+        free_errors(&errors);
         return -1;
     }
+    authz_tables_init(routes);
 
     app->trusted_proxies = authz_cidrs_parse(&config->trusted_proxies, errbuf, sizeof(errbuf));
     if (app->trusted_proxies == NULL || app->jwks_json == NULL) {
@@ -70,20 +91,18 @@ int main(int argc, char **argv)
 {
     static authz_app_t app;
     static cmn_server_t server;
-    cmn_config_t *config = cmn_config_from_args(argc, argv, "authorize", usage);
+    cmn_config_t *config =
+        cmn_config_from_args_ex(argc, argv, "authorize", usage, validate_routes, NULL);
     const char *err = NULL;
     unsigned workers;
 
-    if (build_app(&app, config) != 0) {
+    /* before any thread starts, so that only the reload thread takes SIGHUP */
+    if (authz_reload_block_sighup() != 0 || build_app(&app, config) != 0) {
         return 1;
     }
     authz_app = &app;
-
-    for (size_t i = 0; i < config->num_routes; i++) {
-        if (config->routes[i].policy != NULL) {
-            cmn_log_warn(NULL, "[%s:%u] policy (PPL) is not evaluated yet: the route denies",
-                         config->path, config->routes[i].line);
-        }
+    if (authz_reload_start(config) != 0) {
+        return 1;
     }
 
     if (cmn_server_init(&server, config, cmn_server_address(config, AUTHZ_DEFAULT_ADDRESS),

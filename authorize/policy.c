@@ -1,194 +1,45 @@
 /* SPDX-License-Identifier: MIT */
-/* Evaluates a route's legacy fields (allowed_users, _domains, _groups, _idp_claims, ...). */
+/* Route policy: compiles legacy fields and PPL once per route, decides a request (no malloc). */
 #include "authorize/policy.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
+#include "authorize/ppl.h"
+#include "common/err.h"
 
-/*
- * The legacy fields compile, as in Pomerium, to one "allow: or: [...]" rule whose criteria are
- * the functions below; the PPL evaluator (issue #3) will reuse them as its criteria.
- */
-typedef bool (*criterion_fn)(const cmn_route_t *route, const cmn_session_t *session);
+#define PPL_MAX_ERROR_LEN 1024
 
-typedef struct st_criterion_t {
-    criterion_fn configured; /* does the route use this criterion at all */
-    criterion_fn holds;
-    const char *allow_reason;
-    const char *deny_reason;
-} criterion_t;
-
-static bool ieq(const char *a, const char *b)
+void authz_policy_error_add(cmn_strlist_t *errors, const char *file, unsigned line,
+                            const char *name, const char *fmt, ...)
 {
-    return a != NULL && b != NULL && strcasecmp(a, b) == 0;
-}
+    char reason[PPL_MAX_ERROR_LEN], where[32] = "";
+    char **items;
+    char *msg;
+    va_list ap;
+    int n;
 
-/* DESIGN.md §3: an email the IdP marked unverified satisfies no email or domain criterion */
-static bool email_usable(const cmn_session_t *session)
-{
-    json_t *stated = NULL;
-
-    if (session->email == NULL || session->email[0] == '\0') {
-        return false;
+    va_start(ap, fmt);
+    if (vsnprintf(reason, sizeof(reason), fmt, ap) < 0) {
+        reason[0] = '\0';
     }
-    if (session->email_verified) {
-        return true;
+    va_end(ap);
+    if (line != 0) {
+        snprintf(where, sizeof(where), ":%u", line);
     }
-    if (json_is_object(session->claims)) {
-        stated = json_object_get(session->claims, "email_verified");
+
+    n = snprintf(NULL, 0, "[%s%s] %s: %s", file != NULL ? file : "config", where, name, reason);
+    msg = n < 0 ? NULL : malloc((size_t)n + 1);
+    items = realloc(errors->items, (errors->len + 2) * sizeof(items[0]));
+    if (msg == NULL || items == NULL) {
+        cmn_unreachable("out of memory while compiling a policy");
     }
-    return stated == NULL || json_is_null(stated);
-}
-
-static bool users_configured(const cmn_route_t *route, const cmn_session_t *session)
-{
-    return route->allowed_users.len > 0;
-}
-
-static bool users_hold(const cmn_route_t *route, const cmn_session_t *session)
-{
-    bool email_ok = email_usable(session);
-
-    for (size_t i = 0; i < route->allowed_users.len; i++) {
-        const char *want = route->allowed_users.items[i];
-        if (ieq(want, session->user_id)) {
-            return true;
-        }
-        if (email_ok && ieq(want, session->email)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool domains_configured(const cmn_route_t *route, const cmn_session_t *session)
-{
-    return route->allowed_domains.len > 0;
-}
-
-static bool domains_hold(const cmn_route_t *route, const cmn_session_t *session)
-{
-    const char *at;
-
-    if (!email_usable(session)) {
-        return false;
-    }
-    at = strrchr(session->email, '@');
-    if (at == NULL || at[1] == '\0') {
-        return false;
-    }
-    for (size_t i = 0; i < route->allowed_domains.len; i++) {
-        /* the whole domain after '@': "evilexample.com" and "sub.example.com" are not
-         * "example.com" */
-        if (ieq(route->allowed_domains.items[i], at + 1)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool groups_configured(const cmn_route_t *route, const cmn_session_t *session)
-{
-    return route->allowed_groups.len > 0;
-}
-
-static bool groups_hold(const cmn_route_t *route, const cmn_session_t *session)
-{
-    for (size_t i = 0; i < route->allowed_groups.len; i++) {
-        for (size_t j = 0; j < session->groups.len; j++) {
-            if (strcmp(route->allowed_groups.items[i], session->groups.items[j]) == 0) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-static bool claims_configured(const cmn_route_t *route, const cmn_session_t *session)
-{
-    return json_is_object(route->allowed_idp_claims) &&
-           json_object_size(route->allowed_idp_claims) > 0;
-}
-
-static bool value_in(const json_t *value, const json_t *allowed)
-{
-    size_t i;
-    json_t *candidate;
-
-    if (json_is_array(allowed)) {
-        json_array_foreach(allowed, i, candidate) {
-            if (json_equal((json_t *)value, candidate)) {
-                return true;
-            }
-        }
-        return false;
-    }
-    return json_equal((json_t *)value, (json_t *)allowed);
-}
-
-/* one claim: a scalar must be in the list; an array claim holds when any element is */
-static bool claim_holds(const json_t *have, const json_t *allowed)
-{
-    size_t i;
-    json_t *element;
-
-    if (have == NULL || json_is_null(have)) {
-        return false;
-    }
-    if (!json_is_array(have)) {
-        return value_in(have, allowed);
-    }
-    json_array_foreach(have, i, element) {
-        if (value_in(element, allowed)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool claims_hold(const cmn_route_t *route, const cmn_session_t *session)
-{
-    const char *name;
-    json_t *allowed;
-
-    if (!json_is_object(session->claims)) {
-        return false;
-    }
-    json_object_foreach(route->allowed_idp_claims, name, allowed) {
-        if (claim_holds(json_object_get(session->claims, name), allowed)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static const criterion_t legacy_criteria[] = {
-    {users_configured, users_hold, "allowed-user", "user-unauthorized"},
-    {domains_configured, domains_hold, "allowed-domain", "email-unauthorized"},
-    {groups_configured, groups_hold, "allowed-group", "groups-unauthorized"},
-    {claims_configured, claims_hold, "allowed-claim", "claims-unauthorized"},
-};
-
-static authz_verdict_t evaluate_legacy(const cmn_route_t *route, const cmn_session_t *session,
-                                       const char **reason)
-{
-    const char *deny = "no-allow-rule";
-
-    for (size_t i = 0; i < sizeof(legacy_criteria) / sizeof(legacy_criteria[0]); i++) {
-        const criterion_t *c = &legacy_criteria[i];
-        if (!c->configured(route, session)) {
-            continue;
-        }
-        if (c->holds(route, session)) {
-            *reason = c->allow_reason;
-            return AUTHZ_VERDICT_ALLOW;
-        }
-        if (strcmp(deny, "no-allow-rule") == 0) {
-            deny = c->deny_reason;
-        }
-    }
-    *reason = deny;
-    return AUTHZ_VERDICT_DENY;
+    snprintf(msg, (size_t)n + 1, "[%s%s] %s: %s", file != NULL ? file : "config", where, name,
+             reason);
+    errors->items = items;
+    errors->items[errors->len++] = msg;
+    errors->items[errors->len] = NULL;
 }
 
 bool authz_policy_is_preflight(const authz_policy_input_t *in)
@@ -197,38 +48,252 @@ bool authz_policy_is_preflight(const authz_policy_input_t *in)
            in->has_preflight_method;
 }
 
-bool authz_policy_needs_no_session(const cmn_route_t *route, const authz_policy_input_t *in)
+/* legacy fields */
+
+/* policy-cases.md §2.3: the combinations Pomerium's Policy.Validate refuses */
+static void check_conflicts(ppl_compile_t *c, const cmn_route_t *r)
 {
-    if (route->allow_public_unauthenticated_access) {
-        return true;
+    static const char public_key[] = "allow_public_unauthenticated_access";
+    static const char any_key[] = "allow_any_authenticated_user";
+
+    if (r->allow_public_unauthenticated_access && r->allow_any_authenticated_user) {
+        ppl_error(c, "%s cannot be combined with %s", public_key, any_key);
     }
-    return route->cors_allow_preflight && authz_policy_is_preflight(in);
+    if (r->allow_public_unauthenticated_access && r->allowed_domains.len > 0) {
+        ppl_error(c, "%s cannot be combined with allowed_domains", public_key);
+    }
+    if (r->allow_public_unauthenticated_access && r->allowed_users.len > 0) {
+        ppl_error(c, "%s cannot be combined with allowed_users", public_key);
+    }
+    if (r->allow_any_authenticated_user && r->allowed_domains.len > 0) {
+        ppl_error(c, "%s cannot be combined with allowed_domains", any_key);
+    }
+    if (r->allow_any_authenticated_user && r->allowed_users.len > 0) {
+        ppl_error(c, "%s cannot be combined with allowed_users", any_key);
+    }
 }
 
-authz_verdict_t authz_policy_evaluate(const cmn_route_t *route, const authz_policy_input_t *in,
-                                      const cmn_session_t *session, const char **reason)
+static void push(json_t *list, json_t *criterion)
 {
-    if (route->cors_allow_preflight && authz_policy_is_preflight(in)) {
-        *reason = "cors-preflight";
-        return AUTHZ_VERDICT_ALLOW;
+    if (criterion == NULL || json_array_append_new(list, criterion) != 0) {
+        cmn_unreachable("out of memory while compiling a policy");
     }
-    if (route->allow_public_unauthenticated_access) {
-        *reason = "public-access";
-        return AUTHZ_VERDICT_ALLOW;
+}
+
+static json_t *matcher(const char *criterion, const char *op, const char *value)
+{
+    return json_pack("{s:{s:s}}", criterion, op, value);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* allowed_idp_claims: one `claim/K: V` per key (sorted) and value */
+static void push_claims(json_t *list, const json_t *claims)
+{
+    size_t n = json_object_size(claims), i = 0, j;
+    const char **keys;
+    const char *key;
+    json_t *values, *v;
+    char name[PPL_MAX_VALUE_LEN + 8];
+
+    if (n == 0) {
+        return;
     }
-    if (session == NULL) {
-        *reason = "unauthenticated";
-        return AUTHZ_VERDICT_UNAUTHENTICATED;
+    keys = calloc(n, sizeof(keys[0]));
+    if (keys == NULL) {
+        cmn_unreachable("out of memory while compiling a policy");
+    }
+    json_object_foreach((json_t *)claims, key, values) {
+        keys[i++] = key;
+    }
+    qsort(keys, n, sizeof(keys[0]), cmp_str);
+    for (i = 0; i < n; i++) {
+        values = json_object_get(claims, keys[i]);
+        snprintf(name, sizeof(name), "claim/%s", keys[i]);
+        if (!json_is_array(values)) {
+            push(list, json_pack("{s:O}", name, values));
+            continue;
+        }
+        json_array_foreach(values, j, v) {
+            push(list, json_pack("{s:O}", name, v));
+        }
+    }
+    free(keys);
+}
+
+/* the legacy fields as one `allow: {or: [...]}` rule, in Pomerium's order; NULL when empty */
+static json_t *legacy_rule(const cmn_route_t *r)
+{
+    json_t *list = json_array();
+
+    if (list == NULL) {
+        cmn_unreachable("out of memory while compiling a policy");
+    }
+    if (r->allow_public_unauthenticated_access) {
+        push(list, json_pack("{s:b}", "accept", 1));
+    }
+    if (r->cors_allow_preflight) {
+        push(list, json_pack("{s:b}", "cors_preflight", 1));
+    }
+    if (r->allow_any_authenticated_user) {
+        push(list, json_pack("{s:b}", "authenticated_user", 1));
+    }
+    for (size_t i = 0; i < r->allowed_domains.len; i++) {
+        push(list, matcher("domain", "is", r->allowed_domains.items[i]));
+    }
+    if (json_is_object(r->allowed_idp_claims)) {
+        push_claims(list, r->allowed_idp_claims);
+    }
+    for (size_t i = 0; i < r->allowed_groups.len; i++) {
+        push(list, matcher("groups", "has", r->allowed_groups.items[i]));
+    }
+    for (size_t i = 0; i < r->allowed_users.len; i++) {
+        push(list, matcher("user", "is", r->allowed_users.items[i]));
+        push(list, matcher("email", "is", r->allowed_users.items[i]));
     }
 
-    /* TODO(#3): a PPL block is not evaluated yet; refusing beats ignoring a deny rule in it */
+    if (json_array_size(list) == 0) {
+        json_decref(list);
+        return NULL;
+    }
+    return json_pack("{s:{s:o}}", "allow", "or", list);
+}
+
+/* compile and evaluate */
+
+authz_policy_t *authz_policy_compile(const cmn_route_t *route, const char *file,
+                                     cmn_strlist_t *errors)
+{
+    authz_policy_t *policy = calloc(1, sizeof(*policy));
+    char name[64], policy_name[80];
+    ppl_compile_t c;
+    json_t *legacy;
+
+    if (policy == NULL) {
+        cmn_unreachable("out of memory while compiling a policy");
+    }
+    snprintf(name, sizeof(name), "routes[%zu]", route->index);
+    snprintf(policy_name, sizeof(policy_name), "%s.policy", name);
+    c = (ppl_compile_t){.arena = &policy->arena, .errors = errors, .file = file,
+                        .line = route->line, .name = name};
+
+    check_conflicts(&c, route);
+
+    /* the legacy rule comes first, the route's own rules after it; all allows OR together */
+    legacy = legacy_rule(route);
+    if (legacy != NULL) {
+        (void)ppl_compile_rules(&c, legacy, policy);
+        json_decref(legacy);
+    }
     if (route->policy != NULL) {
-        *reason = "ppl-not-supported";
+        c.name = policy_name;
+        (void)ppl_compile_rules(&c, route->policy, policy);
+    }
+
+    if (c.num_errors > 0) {
+        authz_policy_destroy(policy);
+        return NULL;
+    }
+    return policy;
+}
+
+void authz_policy_destroy(authz_policy_t *policy)
+{
+    if (policy == NULL) {
+        return;
+    }
+    ppl_arena_clear(&policy->arena);
+    free(policy->allow.blocks);
+    free(policy->deny.blocks);
+    free(policy);
+}
+
+static void set_reasons(authz_decision_t *out, ppl_reasons_t reasons)
+{
+    for (unsigned r = 0; r < PPL_R_COUNT && out->num_reasons < AUTHZ_MAX_REASONS; r++) {
+        if ((reasons & PPL_BIT(r)) != 0) {
+            out->reasons[out->num_reasons++] = ppl_reason_names[r];
+        }
+    }
+}
+
+/* policy-cases.md §2.6 */
+void authz_policy_evaluate_compiled(const authz_policy_t *policy,
+                                    const authz_policy_input_t *in,
+                                    const cmn_session_t *session, authz_decision_t *out)
+{
+    ppl_env_t env = {in, session};
+    ppl_result_t allow, deny;
+
+    memset(out, 0, sizeof(*out));
+    out->verdict = AUTHZ_VERDICT_DENY;
+    if (policy == NULL) {
+        return;
+    }
+    allow = ppl_action_eval(&policy->allow, &env);
+    deny = ppl_action_eval(&policy->deny, &env);
+
+    if (((allow.reasons | deny.reasons) & PPL_BIT(PPL_R_USER_UNAUTHENTICATED)) != 0) {
+        out->verdict = AUTHZ_VERDICT_UNAUTHENTICATED;
+        set_reasons(out, PPL_BIT(PPL_R_USER_UNAUTHENTICATED));
+    } else if (deny.value) {
+        set_reasons(out, deny.reasons);
+    } else if (allow.value) {
+        out->verdict = AUTHZ_VERDICT_ALLOW;
+        set_reasons(out, allow.reasons);
+    } else {
+        set_reasons(out, allow.reasons);
+    }
+}
+
+bool authz_policy_needs_session(const authz_policy_t *policy)
+{
+    return policy != NULL && policy->needs_session;
+}
+
+/* transitional entry points (see policy.h) */
+
+static authz_policy_t *compile_quietly(const cmn_route_t *route)
+{
+    cmn_strlist_t errors = {NULL, 0};
+    authz_policy_t *policy = authz_policy_compile(route, NULL, &errors);
+
+    for (size_t i = 0; i < errors.len; i++) {
+        free(errors.items[i]);
+    }
+    free(errors.items);
+    return policy;
+}
+
+bool authz_policy_needs_no_session(const cmn_route_t *route, const authz_policy_input_t *in)
+{
+    authz_policy_t *policy = compile_quietly(route);
+    authz_decision_t d;
+    bool ret;
+
+    /* a verdict reached without a session that is not "unauthenticated" holds for every one */
+    authz_policy_evaluate_compiled(policy, in, NULL, &d);
+    ret = policy != NULL && d.verdict != AUTHZ_VERDICT_UNAUTHENTICATED;
+    authz_policy_destroy(policy);
+    return ret;
+}
+
+authz_verdict_t authz_policy_evaluate_legacy(const cmn_route_t *route,
+                                             const authz_policy_input_t *in,
+                                             const cmn_session_t *session, const char **reason)
+{
+    authz_policy_t *policy = compile_quietly(route);
+    authz_decision_t d;
+
+    if (policy == NULL) {
+        *reason = "invalid-policy";
         return AUTHZ_VERDICT_DENY;
     }
-    if (route->allow_any_authenticated_user) {
-        *reason = "any-authenticated-user";
-        return AUTHZ_VERDICT_ALLOW;
-    }
-    return evaluate_legacy(route, session, reason);
+    authz_policy_evaluate_compiled(policy, in, session, &d);
+    authz_policy_destroy(policy);
+    *reason = d.num_reasons > 0 ? d.reasons[0] : "no-allow-rule";
+    return d.verdict;
 }

@@ -125,3 +125,135 @@ bool authz_cidrs_contain(const authz_cidrs_t *cidrs, const struct sockaddr *sa)
     }
     return false;
 }
+
+/* IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes plain IPv4, so that one form reaches policy */
+static void store_addr(const struct sockaddr *sa, struct sockaddr_storage *out)
+{
+    const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+
+    memset(out, 0, sizeof(*out));
+    if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+        struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+        v4->sin_family = AF_INET;
+        memcpy(&v4->sin_addr, v6->sin6_addr.s6_addr + 12, 4);
+    } else if (sa->sa_family == AF_INET) {
+        memcpy(out, sa, sizeof(struct sockaddr_in));
+    } else {
+        memcpy(out, sa, sizeof(struct sockaddr_in6));
+    }
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (!is_space(s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* one header address: "a.b.c.d", "a.b.c.d:port", "v6" or "[v6]" with an optional ":port" */
+static bool parse_addr(const char *s, size_t len, struct sockaddr_storage *out)
+{
+    char text[AUTHZ_ADDR_TEXT_MAX + 1];
+    const char *colon;
+    struct sockaddr_in v4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6};
+
+    while (len > 0 && is_space(s[0])) {
+        s++;
+        len--;
+    }
+    while (len > 0 && is_space(s[len - 1])) {
+        len--;
+    }
+    if (len > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (close == NULL) {
+            return false;
+        }
+        len = (size_t)(close - s) - 1;
+        s++;
+    } else {
+        colon = memchr(s, ':', len);
+        if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon + 1 - s)) == NULL) {
+            len = (size_t)(colon - s); /* a.b.c.d:port */
+        }
+    }
+    if (len == 0 || len > AUTHZ_ADDR_TEXT_MAX) {
+        return false;
+    }
+    memcpy(text, s, len);
+    text[len] = '\0';
+
+    if (inet_pton(AF_INET, text, &v4.sin_addr) == 1) {
+        store_addr((struct sockaddr *)&v4, out);
+        return true;
+    }
+    if (inet_pton(AF_INET6, text, &v6.sin6_addr) == 1) {
+        store_addr((struct sockaddr *)&v6, out);
+        return true;
+    }
+    return false;
+}
+
+/* walks X-Forwarded-For from the right; 1 found, 0 header empty, -1 a hop does not parse */
+static int rightmost_untrusted(const authz_cidrs_t *trusted, h2o_iovec_t xff,
+                               struct sockaddr_storage *out)
+{
+    size_t end = xff.len;
+    bool found = false;
+
+    for (int hops = 0; end > 0 && hops < AUTHZ_FORWARDED_HOPS_MAX; hops++) {
+        size_t start = end;
+        while (start > 0 && xff.base[start - 1] != ',') {
+            start--;
+        }
+        if (is_blank(xff.base + start, end - start)) {
+            end = start > 0 ? start - 1 : 0; /* "a, , b": an empty hop says nothing */
+            continue;
+        }
+        if (!parse_addr(xff.base + start, end - start, out)) {
+            return -1;
+        }
+        found = true;
+        if (!authz_cidrs_contain(trusted, (struct sockaddr *)out)) {
+            return 1;
+        }
+        end = start > 0 ? start - 1 : 0;
+    }
+    return found ? 1 : 0; /* every hop trusted (or too many): the last one looked at */
+}
+
+bool authz_client_addr(const authz_cidrs_t *trusted, const struct sockaddr *peer, h2o_iovec_t xff,
+                       h2o_iovec_t real_ip, struct sockaddr_storage *out)
+{
+    bool peer_is_ip = peer->sa_family == AF_INET || peer->sa_family == AF_INET6;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (trusted == NULL || !authz_cidrs_contain(trusted, peer)) {
+        if (peer_is_ip) {
+            store_addr(peer, out);
+        }
+        return peer_is_ip;
+    }
+
+    rc = xff.base != NULL ? rightmost_untrusted(trusted, xff, out) : 0;
+    if (rc != 0) {
+        return rc > 0;
+    }
+    if (real_ip.base != NULL && real_ip.len > 0) {
+        return parse_addr(real_ip.base, real_ip.len, out);
+    }
+    if (peer_is_ip) {
+        store_addr(peer, out);
+    }
+    return peer_is_ip;
+}

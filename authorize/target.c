@@ -7,7 +7,7 @@
 #include "common/err.h"
 
 const char authz_err_no_target[] = "no target URL (uri, X-Original-URL, X-Forwarded-*)";
-const char authz_err_bad_path[] = "path holds an encoded slash, backslash or NUL";
+const char authz_err_bad_path[] = "path holds an encoded slash, a backslash or a NUL";
 
 static bool starts_with_http(h2o_iovec_t v)
 {
@@ -98,7 +98,8 @@ static bool has_forbidden_escape(h2o_iovec_t raw)
             return true;
         }
     }
-    return memchr(raw.base, '\0', raw.len) != NULL;
+    /* a raw backslash is a slash to some upstreams and a plain byte to us: refuse it too */
+    return memchr(raw.base, '\0', raw.len) != NULL || memchr(raw.base, '\\', raw.len) != NULL;
 }
 
 static bool is_dot_segment(const char *seg, size_t len)

@@ -49,10 +49,10 @@ int authz_target_parse(h2o_mem_pool_t *pool, h2o_iovec_t raw, authz_target_t *ou
                        const char **err);
 
 /**
- * Decodes and normalises a raw URL path the way the upstream sees it: %2F, %5C and NUL (%00)
- * refuse it (authz_err_bad_path), a bad escape is cmn_err_malformed; then percent-decoding
- * once, merging slashes and resolving "." and ".." segments (never above the root). An empty
- * path is "/". The result is NUL-terminated, in the pool.
+ * Decodes and normalises a raw URL path the way the upstream sees it: %2F, %5C, NUL (%00) and a
+ * raw backslash refuse it (authz_err_bad_path), a bad escape is cmn_err_malformed; then
+ * percent-decoding once, merging slashes and resolving "." and ".." segments (never above the
+ * root). An empty path is "/". The result is NUL-terminated, in the pool.
  */
 int authz_path_normalize(h2o_mem_pool_t *pool, h2o_iovec_t raw, h2o_iovec_t *out,
                          const char **err);

@@ -16,16 +16,29 @@
 
 #define LOG_VALUE_MAX 200
 
-/* lives across the databroker call: malloc'd, touched only while guard->req is set */
+#define REASONS_TEXT_MAX 256 /* the joined reasons of one decision (log and debug header) */
+
+/*
+ * Lives across the databroker call: malloc'd, touched only while guard->req is set. It holds
+ * the route table the request started with until it is freed, so a reload never changes the
+ * route or policy under a request.
+ */
 typedef struct st_verify_ctx_t {
     cmn_req_guard_t *guard;
     authz_verify_mode_t mode;
     authz_target_t target;
-    const cmn_route_t *route;
+    authz_table_t *table;
+    const authz_route_t *route;
     authz_policy_input_t pin;
     cmn_session_ticket_t ticket;
     uint64_t gen;
 } verify_ctx_t;
+
+static void ctx_free(verify_ctx_t *ctx)
+{
+    authz_table_release(ctx->table);
+    free(ctx);
+}
 
 static uint64_t now_s(void)
 {
@@ -43,28 +56,64 @@ static bool wants_json(h2o_req_t *req)
            h2o_strstr(accept.base, accept.len, H2O_STRLIT("application/json")) != SIZE_MAX;
 }
 
-static void log_decision(h2o_req_t *req, const verify_ctx_t *ctx, int status, const char *reason)
+/* "a,b,c" from the decision's reasons, then `extra` (why there was no session, ...) */
+static const char *join_reasons(const authz_decision_t *d, const char *extra, char *buf,
+                                size_t size)
 {
-    char host[LOG_VALUE_MAX * 4 + 8], path[LOG_VALUE_MAX * 4 + 8];
+    size_t len = 0;
 
+    buf[0] = '\0';
+    for (size_t i = 0; i <= d->num_reasons && len < size; i++) {
+        const char *r = i < d->num_reasons ? d->reasons[i] : extra;
+        int n;
+        if (r == NULL) {
+            continue;
+        }
+        n = snprintf(buf + len, size - len, "%s%s", len == 0 ? "" : ",", r);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    return buf;
+}
+
+/* every decision is logged with its reasons; at debug level nginx's error log gets them too */
+static void log_decision(h2o_req_t *req, const verify_ctx_t *ctx, int status,
+                         const authz_decision_t *d, const char *extra)
+{
+    char host[LOG_VALUE_MAX * 4 + 8], path[LOG_VALUE_MAX * 4 + 8], reasons[REASONS_TEXT_MAX];
+
+    join_reasons(d, extra, reasons, sizeof(reasons));
     cmn_log_escape(ctx->target.host.base, ctx->target.host.len, LOG_VALUE_MAX, host,
                    sizeof(host));
     cmn_log_escape(ctx->target.path.base, ctx->target.path.len, LOG_VALUE_MAX, path,
                    sizeof(path));
-    if (status == 403 || status == 503) {
-        cmn_log_info(cmn_req_id(req), "verify %d %s host=\"%s\" path=\"%s\" route_line=%u", status,
-                     reason, host, path, ctx->route != NULL ? ctx->route->line : 0);
+    if (ctx->route != NULL) {
+        cmn_log_info(cmn_req_id(req), "verify %d reasons=%s host=\"%s\" path=\"%s\" "
+                     "route=routes[%zu] line=%u generation=%llu", status, reasons, host, path,
+                     ctx->route->def->index, ctx->route->def->line,
+                     (unsigned long long)ctx->table->generation);
     } else {
-        cmn_log_debug(cmn_req_id(req), "verify %d %s host=\"%s\" path=\"%s\"", status, reason,
-                      host, path);
+        cmn_log_info(cmn_req_id(req), "verify %d reasons=%s host=\"%s\" path=\"%s\"", status,
+                     reasons, host, path);
+    }
+    if (cmn_log_enabled(CMN_LOG_DEBUG) && reasons[0] != '\0') {
+        cmn_add_header(req, "x-portcullis-reason", h2o_strdup(&req->pool, reasons, SIZE_MAX));
     }
 }
 
-static void respond_unauthenticated(h2o_req_t *req, verify_ctx_t *ctx, const char *reason)
+static authz_decision_t just(const char *reason)
+{
+    authz_decision_t d = {.verdict = AUTHZ_VERDICT_DENY, .num_reasons = reason != NULL};
+
+    d.reasons[0] = reason;
+    return d;
+}
+
+static void respond_unauthenticated(h2o_req_t *req, verify_ctx_t *ctx, const authz_decision_t *d,
+                                    const char *extra)
 {
     h2o_iovec_t location;
 
-    log_decision(req, ctx, 401, reason);
+    log_decision(req, ctx, 401, d, extra);
     if (ctx->mode == AUTHZ_VERIFY_FORWARDED && authz_is_browser(req)) {
         location = authz_signin_url(req, ctx->target.raw);
         if (location.base != NULL) {
@@ -86,10 +135,18 @@ static void respond_unauthenticated(h2o_req_t *req, verify_ctx_t *ctx, const cha
     authz_send_status(req, 401);
 }
 
-static void respond_status(h2o_req_t *req, verify_ctx_t *ctx, int status, const char *reason)
+static void respond_status(h2o_req_t *req, verify_ctx_t *ctx, int status,
+                           const authz_decision_t *d, const char *extra)
 {
-    log_decision(req, ctx, status, reason);
+    log_decision(req, ctx, status, d, extra);
     authz_send_status(req, status);
+}
+
+static void respond_reason(h2o_req_t *req, verify_ctx_t *ctx, int status, const char *reason)
+{
+    authz_decision_t d = just(reason);
+
+    respond_status(req, ctx, status, &d, NULL);
 }
 
 static size_t headers_cost(const authz_header_t *hdrs, size_t n)
@@ -113,7 +170,7 @@ static int add_identity_headers(h2o_req_t *req, verify_ctx_t *ctx, const cmn_ses
     authz_assertion_params_t p = {
         .config = authz_app->config,
         .signer = authz_app->signer,
-        .route = ctx->route,
+        .route = ctx->route->def,
         .session = session,
         .session_version = version,
         .audience = ctx->target.host,
@@ -143,43 +200,47 @@ static int add_identity_headers(h2o_req_t *req, verify_ctx_t *ctx, const cmn_ses
     return 0;
 }
 
+/*
+ * The decision for `session` (NULL: none, or not usable; `why` says why for the log). An
+ * expired session counts as none (policy-cases.md §2.6), so policies that need no user still
+ * decide.
+ */
 static void decide(h2o_req_t *req, verify_ctx_t *ctx, const cmn_session_t *session,
-                   uint64_t version)
+                   uint64_t version, const char *why)
 {
-    const char *reason = NULL;
-    authz_verdict_t verdict;
+    authz_decision_t d = {.verdict = AUTHZ_VERDICT_DENY};
 
-    if (session->expiry <= now_s()) {
-        respond_unauthenticated(req, ctx, "session-expired");
-        return;
+    if (session != NULL && session->expiry <= now_s()) {
+        session = NULL;
+        why = "session-expired";
     }
 
-    verdict = authz_policy_evaluate(ctx->route, &ctx->pin, session, &reason);
-    switch (verdict) {
+    authz_policy_evaluate(ctx->route->policy, &ctx->pin, session, &d);
+    switch (d.verdict) {
     case AUTHZ_VERDICT_ALLOW:
-        if (ctx->route->pass_identity_headers &&
+        if (session != NULL && ctx->route->def->pass_identity_headers &&
             add_identity_headers(req, ctx, session, version) != 0) {
-            respond_status(req, ctx, 503, "assertion-failed");
+            respond_reason(req, ctx, 503, "assertion-failed");
             return;
         }
-        respond_status(req, ctx, 200, reason);
+        respond_status(req, ctx, 200, &d, NULL);
         return;
     case AUTHZ_VERDICT_UNAUTHENTICATED:
-        respond_unauthenticated(req, ctx, reason);
+        respond_unauthenticated(req, ctx, &d, why);
         return;
     case AUTHZ_VERDICT_UNAVAILABLE:
-        respond_status(req, ctx, 503, reason);
+        respond_status(req, ctx, 503, &d, NULL);
         return;
     case AUTHZ_VERDICT_DENY:
         break;
     }
-    respond_status(req, ctx, 403, reason != NULL ? reason : "denied");
+    respond_status(req, ctx, 403, &d, NULL);
 }
 
 static void finish(verify_ctx_t *ctx)
 {
     cmn_req_guard_release(ctx->guard);
-    free(ctx);
+    ctx_free(ctx);
 }
 
 /* a freshly read record: cache it unless a newer change or a resync overtook the read */
@@ -195,7 +256,7 @@ static void decide_fetched(h2o_req_t *req, verify_ctx_t *ctx, const json_t *reco
     if (session == NULL) {
         cmn_redact(ctx->ticket.session_id, strlen(ctx->ticket.session_id), fp, sizeof(fp));
         cmn_log_warn(cmn_req_id(req), "session record %s unusable: %s", fp, err);
-        respond_unauthenticated(req, ctx, "session-malformed");
+        decide(req, ctx, NULL, 0, "session-malformed");
         return;
     }
 
@@ -203,14 +264,14 @@ static void decide_fetched(h2o_req_t *req, verify_ctx_t *ctx, const json_t *reco
                                        (uint64_t)json_integer_value(version), ctx->gen, now_s(),
                                        &ref)) {
     case AUTHZ_CACHE_INSERTED:
-        decide(req, ctx, ref.session, ref.version);
+        decide(req, ctx, ref.session, ref.version, NULL);
         authz_session_cache_release(authz_app->sessions, &ref);
         return;
     case AUTHZ_CACHE_STALE:
-        decide(req, ctx, session, (uint64_t)json_integer_value(version));
+        decide(req, ctx, session, (uint64_t)json_integer_value(version), NULL);
         break;
     case AUTHZ_CACHE_DELETED:
-        respond_unauthenticated(req, ctx, "session-deleted");
+        decide(req, ctx, NULL, 0, "session-deleted");
         break;
     }
     cmn_session_destroy(session);
@@ -227,11 +288,11 @@ static void on_session_fetched(void *arg, const cmn_broker_result_t *res)
     if (res->err == NULL && res->record != NULL) {
         decide_fetched(req, ctx, res->record);
     } else if (res->err == cmn_err_not_found || res->status == 404) {
-        respond_unauthenticated(req, ctx, "session-not-found");
+        decide(req, ctx, NULL, 0, "session-not-found");
     } else {
         cmn_log_warn(cmn_req_id(req), "session read failed: %s (status %d)",
                      res->err != NULL ? res->err : "no record", res->status);
-        respond_status(req, ctx, 503, "databroker-unavailable");
+        respond_reason(req, ctx, 503, "databroker-unavailable");
     }
 
 Exit:
@@ -247,7 +308,7 @@ static void fetch_session(h2o_req_t *req, verify_ctx_t *ctx)
     if (t == NULL || t->broker == NULL ||
         cmn_broker_get(t->broker, "session", ctx->ticket.session_id, on_session_fetched, ctx) !=
             0) {
-        respond_status(req, ctx, 503, "databroker-unavailable");
+        respond_reason(req, ctx, 503, "databroker-unavailable");
         finish(ctx);
     }
 }
@@ -278,14 +339,14 @@ static void verify_with_session(h2o_req_t *req, verify_ctx_t *ctx)
     authz_cached_session_t ref;
 
     if (read_ticket(req, ctx, &reason) != 0) {
-        respond_unauthenticated(req, ctx, reason);
-        free(ctx);
+        decide(req, ctx, NULL, 0, reason);
+        ctx_free(ctx);
         return;
     }
     if (authz_session_cache_lookup(authz_app->sessions, ctx->ticket.session_id, &ref)) {
-        decide(req, ctx, ref.session, ref.version);
+        decide(req, ctx, ref.session, ref.version, NULL);
         authz_session_cache_release(authz_app->sessions, &ref);
-        free(ctx);
+        ctx_free(ctx);
         return;
     }
     fetch_session(req, ctx);
@@ -307,13 +368,32 @@ static authz_target_input_t gather_input(h2o_req_t *req)
 }
 
 /* T is a route host's /.pomerium/callback?pomerium_handoff=...: the host-only handoff */
-static h2o_iovec_t handoff_token(const authz_target_t *t)
+static h2o_iovec_t handoff_token(const authz_routes_t *routes, const authz_target_t *t)
 {
     if (!t->url.has_query || strcmp(t->path.base, "/.pomerium/callback") != 0 ||
-        !authz_routes_is_route_host(authz_app->routes, t->host)) {
+        !authz_routes_is_route_host(routes, t->host)) {
         return h2o_iovec_init(NULL, 0);
     }
     return cmn_url_query_get(t->url.query, "pomerium_handoff");
+}
+
+static bool has_value(h2o_req_t *req, const char *name)
+{
+    return cmn_req_header(req, name).len > 0;
+}
+
+/* the client address for source_ip: nginx's X-Forwarded-For / X-Real-IP from a trusted peer */
+static bool client_addr(h2o_req_t *req, struct sockaddr_storage *out)
+{
+    struct sockaddr_storage peer;
+
+    if (req->conn == NULL || req->conn->callbacks->get_peername == NULL ||
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&peer) == 0) {
+        return false;
+    }
+    return authz_client_addr(authz_app->trusted_proxies, (struct sockaddr *)&peer,
+                             cmn_req_header(req, "x-forwarded-for"),
+                             cmn_req_header(req, "x-real-ip"), out);
 }
 
 static void fill_policy_input(h2o_req_t *req, verify_ctx_t *ctx)
@@ -321,42 +401,46 @@ static void fill_policy_input(h2o_req_t *req, verify_ctx_t *ctx)
     ctx->pin = (authz_policy_input_t){
         .method = ctx->target.method,
         .path = ctx->target.path,
-        .has_origin = cmn_req_header(req, "origin").base != NULL,
-        .has_preflight_method = cmn_req_header(req, "access-control-request-method").base != NULL,
+        .has_origin = has_value(req, "origin"),
+        .has_preflight_method = has_value(req, "access-control-request-method"),
+        .now = time(NULL),
     };
+    ctx->pin.has_client_ip = client_addr(req, &ctx->pin.client_ip);
 }
 
 void authz_verify(h2o_req_t *req, authz_verify_mode_t mode)
 {
     verify_ctx_t *ctx = h2o_mem_alloc(sizeof(*ctx));
     authz_target_input_t in = gather_input(req);
-    const char *err = NULL, *reason = NULL;
+    const char *err = NULL;
     h2o_iovec_t token;
 
-    *ctx = (verify_ctx_t){.mode = mode};
+    *ctx = (verify_ctx_t){.mode = mode, .table = authz_table_acquire()};
     if (authz_target_derive(&req->pool, &in, &ctx->target, &err) != 0) {
         cmn_log_info(cmn_req_id(req), "verify 400: target: %s", err);
+        if (cmn_log_enabled(CMN_LOG_DEBUG)) {
+            cmn_add_header(req, "x-portcullis-reason", h2o_iovec_init(H2O_STRLIT("bad-target")));
+        }
         authz_send_status(req, 400);
         goto Exit;
     }
 
-    token = handoff_token(&ctx->target);
+    token = handoff_token(ctx->table->routes, &ctx->target);
     if (token.base != NULL) {
         authz_handoff_consume(req, token, ctx->target.host, AUTHZ_HANDOFF_REPLY_401);
         goto Exit;
     }
 
-    ctx->route = authz_routes_match(authz_app->routes, ctx->target.host, ctx->target.port,
+    ctx->route = authz_routes_match(ctx->table->routes, ctx->target.host, ctx->target.port,
                                     ctx->target.path.base);
     if (ctx->route == NULL) {
-        respond_status(req, ctx, 403, "route-not-found");
+        respond_reason(req, ctx, 403, "route-not-found");
         goto Exit;
     }
 
     fill_policy_input(req, ctx);
-    if (authz_policy_needs_no_session(ctx->route, &ctx->pin)) {
-        authz_verdict_t verdict = authz_policy_evaluate(ctx->route, &ctx->pin, NULL, &reason);
-        respond_status(req, ctx, verdict == AUTHZ_VERDICT_ALLOW ? 200 : 403, reason);
+    if (!authz_policy_needs_session(ctx->route->policy)) {
+        decide(req, ctx, NULL, 0, NULL);
         goto Exit;
     }
 
@@ -364,5 +448,5 @@ void authz_verify(h2o_req_t *req, authz_verify_mode_t mode)
     return;
 
 Exit:
-    free(ctx);
+    ctx_free(ctx);
 }

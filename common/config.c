@@ -580,6 +580,30 @@ static void print_usage(FILE *out, const char *daemon, const char *usage)
 
 cmn_config_t *cmn_config_from_args(int argc, char **argv, const char *daemon, const char *usage)
 {
+    return cmn_config_from_args_ex(argc, argv, daemon, usage, NULL, NULL);
+}
+
+/* the daemon's checks; a config they refuse is no config */
+static cmn_config_t *run_validate(cmn_config_t *config, cmn_config_diag_t *diag,
+                                  cmn_config_validate_cb validate, void *arg)
+{
+    size_t before = diag->errors.len;
+
+    if (config == NULL || validate == NULL) {
+        return config;
+    }
+    validate(config, diag, arg);
+    if (diag->errors.len != before) {
+        cmn_config_destroy(config);
+        return NULL;
+    }
+    return config;
+}
+
+cmn_config_t *cmn_config_from_args_ex(int argc, char **argv, const char *daemon,
+                                      const char *usage, cmn_config_validate_cb validate,
+                                      void *arg)
+{
     const char *path = "./config.yaml";
     cmn_config_diag_t diag;
     cmn_config_t *config;
@@ -606,7 +630,7 @@ cmn_config_t *cmn_config_from_args(int argc, char **argv, const char *daemon, co
         }
     }
 
-    config = cmn_config_load(path, &diag);
+    config = run_validate(cmn_config_load(path, &diag), &diag, validate, arg);
     if (check) {
         int status = config != NULL ? 0 : 1;
 

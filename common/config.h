@@ -156,4 +156,20 @@ void cmn_config_url_clear(cmn_config_url_t *url);
  */
 cmn_config_t *cmn_config_from_args(int argc, char **argv, const char *daemon, const char *usage);
 
+/**
+ * A daemon's own checks of a loaded config (authorize: routes and policies). Appends every
+ * problem to `diag->errors` as a malloc'd "[<file>:<line>] <name>: <reason>" string (freed by
+ * cmn_config_diag_clear).
+ */
+typedef void (*cmn_config_validate_cb)(const cmn_config_t *config, cmn_config_diag_t *diag,
+                                       void *arg);
+
+/**
+ * cmn_config_from_args, and `validate` (when not NULL) runs on a config that loaded: its errors
+ * are printed with the loader's, make --check exit 1 and a normal start exit 2.
+ */
+cmn_config_t *cmn_config_from_args_ex(int argc, char **argv, const char *daemon,
+                                      const char *usage, cmn_config_validate_cb validate,
+                                      void *arg);
+
 #endif

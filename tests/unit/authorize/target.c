@@ -175,6 +175,61 @@ static void test_path_normalisation(void **state)
     expect_bad_path("/a%zz");
 }
 
+/* the brief's list, each as the upstream would see it */
+static void test_normalisation_attacks(void **state)
+{
+    expect_path("//admin", "/admin");
+    expect_path("///admin//users", "/admin/users");
+    expect_path("/a/../admin", "/admin");
+    expect_path("/%2e%2e/admin", "/admin");
+    expect_path("/%2E%2E/admin", "/admin");
+    expect_path("/.%2e/admin", "/admin");
+    expect_path("/public/%2e/../admin", "/admin");
+    expect_path("/a/b/../../../admin", "/admin");
+    /* decoded once: %252e stays the literal "%2e", never a dot segment */
+    expect_path("/%252e%252e/admin", "/%2e%2e/admin");
+    expect_path("/a%20b", "/a b");
+    expect_path("/echo//foo//bar", "/echo/foo/bar");
+    expect_bad_path("/admin%2Fsecret");
+    expect_bad_path("/admin%2fsecret");
+    expect_bad_path("/echo/an%5Cexample");
+    expect_bad_path("/echo/an%5cexample");
+    expect_bad_path("/a%00");
+    expect_bad_path("/a\\..\\admin");
+    expect_bad_path("/%");
+    expect_bad_path("/%4");
+}
+
+static void expect_target(const char *raw, const char *host, uint16_t port, const char *path)
+{
+    authz_target_t t;
+    const char *err = NULL;
+
+    assert_int_equal(authz_target_parse(&pool, iov(raw), &t, &err), 0);
+    assert_string_equal(t.host.base, host);
+    assert_int_equal(t.port, port);
+    assert_string_equal(t.path.base, path);
+}
+
+/* upper-case hosts are lower-cased, a port is split off, the query never reaches the path */
+static void test_hosts_and_ports(void **state)
+{
+    authz_target_t t;
+    const char *err = NULL;
+
+    expect_target("https://FROM.Example.COM/", "from.example.com", 443, "/");
+    expect_target("https://From.Example.com:8443/x", "from.example.com", 8443, "/x");
+    expect_target("http://h.example/x", "h.example", 80, "/x");
+    expect_target("http://h.example:443", "h.example", 443, "/");
+    expect_target("https://example.com", "example.com", 443, "/");
+    expect_target("https://h.example/a/b?x=/../admin", "h.example", 443, "/a/b");
+    expect_target("https://h.example//admin?q=1", "h.example", 443, "/admin");
+    expect_target("https://[::1]:8443/x", "[::1]", 8443, "/x");
+
+    assert_int_equal(authz_target_parse(&pool, iov("https://h.example/a%2Fb"), &t, &err), -1);
+    assert_ptr_equal(err, authz_err_bad_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -185,6 +240,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_forwarded_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_path_normalisation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_normalisation_attacks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_and_ports, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

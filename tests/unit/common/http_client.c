@@ -18,8 +18,8 @@
 #include "common/err.h"
 #include "common/http_client.h"
 
-#define REFUSED_URL "http://127.0.0.1:39421/"
-#define FULL_PORT 39422
+#define REFUSED_URL "http://127.0.0.1:24421/"
+#define FULL_PORT 24422 /* below the ephemeral range, so no outgoing connection holds it */
 #define FILLERS 4
 
 /* see tests/unit/common/server.c: h2o's per-thread recycle caches are not our leaks */
@@ -70,7 +70,7 @@ static void test_insecure_urls_are_refused(void **state)
 
     /* loopback http without the flag */
     assert_ptr_equal(fetch_err(&strict, REFUSED_URL, NULL), cmn_http_err_insecure_url);
-    assert_ptr_equal(fetch_err(&strict, "http://app.localhost:39421/", NULL),
+    assert_ptr_equal(fetch_err(&strict, "http://app.localhost:24421/", NULL),
                      cmn_http_err_insecure_url);
 }
 
@@ -100,7 +100,7 @@ static void test_connect_refused(void **state)
     /* loopback http passes the policy check, then nobody listens */
     assert_ptr_equal(fetch_err(&cfg, REFUSED_URL, &connect_failed), cmn_err_unavailable);
     assert_true(connect_failed);
-    assert_ptr_equal(fetch_err(&cfg, "http://[::1]:39421/", &connect_failed),
+    assert_ptr_equal(fetch_err(&cfg, "http://[::1]:24421/", &connect_failed),
                      cmn_err_unavailable);
 }
 
@@ -131,7 +131,7 @@ static void test_connect_timeout(void **state)
     bool connect_failed = false;
     uint64_t start = now_ms();
 
-    assert_ptr_equal(fetch_err(&cfg, "http://127.0.0.1:39422/", &connect_failed),
+    assert_ptr_equal(fetch_err(&cfg, "http://127.0.0.1:24422/", &connect_failed),
                      cmn_err_timeout);
     assert_true(connect_failed);
     assert_true(now_ms() - start >= 250);
@@ -206,7 +206,7 @@ static void test_destroy_drops_pending_requests(void **state)
     async_t hanging = {0};
 
     assert_int_equal(cmn_http_client_send(client,
-                                          &(cmn_http_request_t){.url = "http://127.0.0.1:39422/"},
+                                          &(cmn_http_request_t){.url = "http://127.0.0.1:24422/"},
                                           on_done, &hanging),
                      0);
     h2o_evloop_run(loop, 50);

@@ -21,9 +21,9 @@
 #include "common/http_client.h"
 #include "common/server.h"
 
-#define PLAIN_PORT "39411"
-#define MTLS_PORT "39412"
-#define BUSY_PORT "39413"
+#define PLAIN_PORT "24411"
+#define MTLS_PORT "24412"
+#define BUSY_PORT "24413"
 #define LATE_MS 100
 
 static char tmpdir[] = "/tmp/portcullis-server-test-XXXXXX";
@@ -644,14 +644,14 @@ static void test_init_errors(void **state)
     /* a missing certificate names its file */
     c.certificate_file = "/nonexistent/cert.pem";
     err = NULL;
-    assert_int_equal(cmn_server_init(&server, &c, ":39419", CMN_TLS_SERVER, on_req, &err), -1);
+    assert_int_equal(cmn_server_init(&server, &c, ":24419", CMN_TLS_SERVER, on_req, &err), -1);
     assert_non_null(strstr(err, "/nonexistent/cert.pem"));
 
     /* a key that does not match */
     c = config;
     c.certificate_key_file = client_key;
     err = NULL;
-    assert_int_equal(cmn_server_init(&server, &c, ":39419", CMN_TLS_MUTUAL, on_req, &err), -1);
+    assert_int_equal(cmn_server_init(&server, &c, ":24419", CMN_TLS_MUTUAL, on_req, &err), -1);
     assert_non_null(strstr(err, client_key));
 }
 
@@ -702,7 +702,7 @@ static void broker_run(h2o_evloop_t *loop, broker_res_t *r)
 
 static void test_broker_client(void **state)
 {
-    char *urls[] = {"https://127.0.0.1:39414", "https://127.0.0.1:" MTLS_PORT "/"};
+    char *urls[] = {"https://127.0.0.1:24414", "https://127.0.0.1:" MTLS_PORT "/"};
     cmn_config_t c = config;
     h2o_evloop_t *loop = h2o_evloop_create();
     cmn_broker_client_t *broker;
@@ -771,7 +771,7 @@ static void test_broker_client(void **state)
 
 static void test_broker_changes_blocking(void **state)
 {
-    char *urls[] = {"https://127.0.0.1:39414", "https://127.0.0.1:" MTLS_PORT};
+    char *urls[] = {"https://127.0.0.1:24414", "https://127.0.0.1:" MTLS_PORT};
     cmn_config_t c = config;
     const char *err = NULL;
     json_t *doc;
