@@ -39,6 +39,7 @@ typedef struct st_cmn_server_thread_t {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    h2o_timeout_entry_t accept_resume; /* linked while accepting is paused (out of fds) */
 } server_thread_t;
 
 /* the handler registered at "/": it remembers its server for cmn_server_from_handler */
@@ -133,6 +134,29 @@ static int open_listener(const cmn_server_t *server)
     return fd;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_accept_resume(h2o_timeout_entry_t *entry)
+{
+    server_thread_t *thread = H2O_STRUCT_FROM_MEMBER(server_thread_t, accept_resume, entry);
+
+    if (thread->listener != NULL) {
+        h2o_socket_read_start(thread->listener, on_accept);
+    }
+}
+
+/*
+ * Out of descriptors or memory the backlog stays readable, so a loop that kept polling it would
+ * spin: stop accepting for a second (connections already open keep being served) and say why.
+ */
+static void pause_accepting(server_thread_t *thread, int error)
+{
+    cmn_log_warn(NULL, "worker %u cannot accept connections: %s; pausing accept for 1s",
+                 thread->index, strerror(error));
+    h2o_socket_read_stop(thread->listener);
+    h2o_timeout_link(thread->loop, &thread->ctx.one_sec_timeout, &thread->accept_resume);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     server_thread_t *thread = listener->data;
@@ -143,8 +167,12 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
     /* drain the backlog a batch at a time so one busy listener cannot starve the loop */
     for (int i = 0; i < SERVER_ACCEPT_BATCH; i++) {
+        errno = 0;
         h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                pause_accepting(thread, errno);
+            }
             break;
         }
         h2o_accept(&thread->accept_ctx, sock);
@@ -182,6 +210,7 @@ static void thread_setup(server_thread_t *thread)
     thread->listener = h2o_evloop_socket_create(thread->loop, thread->fd,
                                                 H2O_SOCKET_FLAG_DONT_READ);
     thread->listener->data = thread;
+    thread->accept_resume = (h2o_timeout_entry_t){.cb = on_accept_resume};
     h2o_socket_read_start(thread->listener, on_accept);
 
     if (server->on_thread_init != NULL) {
@@ -230,6 +259,9 @@ static bool drain(server_thread_t *thread)
 {
     uint64_t deadline;
 
+    if (h2o_timeout_is_linked(&thread->accept_resume)) {
+        h2o_timeout_unlink(&thread->accept_resume);
+    }
     h2o_socket_read_stop(thread->listener);
     h2o_socket_close(thread->listener); /* also closes fd */
     thread->listener = NULL;
