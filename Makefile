@@ -85,8 +85,28 @@ check:
 	$(MAKE) test
 	$(MAKE) test-asan
 
-bench-smoke: $(BINS)
-	@echo "bench-smoke: not built yet (issue #5)" && exit 1
+# the benchmark (bench/README.md): its own tools, never part of `make test`
+BENCH_BINS  := $(OUT)/bench/b1_server $(OUT)/bench/mint_sessions
+BENCH_BUILD ?= release
+.PHONY: bench bench-tools
+
+$(OUT)/bench/b1_server: $(OUT)/obj/bench/b1_server.o
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(OUT)/bench/mint_sessions: $(OUT)/obj/bench/mint_sessions.o $(OUT)/lib/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+
+bench-tools: $(BINS) $(BENCH_BINS)
+
+# the full run, on an optimised build of its own (build/release unless BENCH_BUILD says)
+bench:
+	$(MAKE) BUILD=$(BENCH_BUILD) SAN= bench-tools
+	python3 bench/bench.py --out-dir build/$(BENCH_BUILD)
+
+# CI: every scenario for 1 s on the current build; fails when one breaks
+bench-smoke: bench-tools
+	python3 bench/bench.py --out-dir $(OUT) --smoke
 
 clean:
 	rm -rf build
