@@ -13,8 +13,9 @@ session per request; P4 denied (403) and unauthenticated (401); P5 P1 with 1, 2 
 The static upstream is a second B1 process. Memory: authorize's RSS at start and after holding
 every pool session in its cache.
 
-Environment: BENCH_PORT_BASE (default 39500; ports base..base+15), BENCH_RUN_DIR (default a new
-temporary directory, removed after a run without failure).
+Environment: BENCH_PORT_BASE (default 23500, below the ephemeral port range; ports
+base..base+23), BENCH_RUN_DIR (default a new temporary directory, removed after a run without
+failure).
 """
 
 import argparse
@@ -844,7 +845,7 @@ def parse_args():
         p.error("at most %d P3 runs (rounds x connection counts)" % COLD_MAX)
     if min(args.connections) < WRK_THREADS or args.sessions < 2 * WRK_THREADS:
         p.error("need at least %d connections and %d sessions" % (WRK_THREADS, 2 * WRK_THREADS))
-    args.port_base = int(os.environ.get("BENCH_PORT_BASE", "39500"))
+    args.port_base = int(os.environ.get("BENCH_PORT_BASE", "23500"))
     if not 1024 <= args.port_base <= 65535 - COLD_PORT - COLD_MAX:
         p.error("BENCH_PORT_BASE out of range")
     args.run_dir = os.environ.get("BENCH_RUN_DIR") or tempfile.mkdtemp(prefix="portcullis-bench-")
