@@ -511,19 +511,26 @@ static void start_inline(h2o_req_t *req, int status, const char *reason, const c
 
 void cmn_send_text(h2o_req_t *req, int status, const char *reason, const char *body)
 {
+    size_t len = strlen(body);
+
     start_inline(req, status, reason, "text/plain; charset=utf-8");
-    h2o_send_inline(req, body, strlen(body)); /* copies the body into the pool */
+    req->res.content_length = len;
+    h2o_send_inline(req, body, len); /* copies the body into the pool */
 }
 
 void cmn_send_json(h2o_req_t *req, int status, const char *json)
 {
+    size_t len = strlen(json);
+
     start_inline(req, status, NULL, "application/json");
-    h2o_send_inline(req, json, strlen(json));
+    req->res.content_length = len;
+    h2o_send_inline(req, json, len);
 }
 
 void cmn_send_html(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body)
 {
     start_inline(req, status, reason, "text/html; charset=utf-8");
+    req->res.content_length = body.len;
     h2o_send_inline(req, body.base, body.len);
 }
 
@@ -537,6 +544,7 @@ void cmn_send_redirect(h2o_req_t *req, int status, h2o_iovec_t location)
 
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, copy.base, copy.len);
     start_inline(req, status, NULL, "text/plain; charset=utf-8");
+    req->res.content_length = 0;
     h2o_send_inline(req, "", 0);
 }
 

@@ -348,6 +348,52 @@ static void test_plain_round_trip(void **state)
     cmn_http_response_clear(&res);
 }
 
+/* reads from fd until `want` status lines arrived or the peer closed; returns the bytes read */
+static size_t read_responses(int fd, char *buf, size_t cap, int want)
+{
+    size_t len = 0;
+
+    while (len + 1 < cap) {
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+        buf[len] = '\0';
+        int seen = 0;
+        for (const char *p = buf; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++) {
+            seen++;
+        }
+        if (seen >= want && strstr(buf, "\r\n\r\nhello world") != NULL) {
+            break;
+        }
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+/* every answer, not only 200, has a length, so HTTP/1.1 keep-alive survives a 404 or a 401 */
+static void test_error_answers_keep_the_connection(void **state)
+{
+    static const char reqs[] = "GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
+                               "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(atoi(PLAIN_PORT))};
+    struct timeval tv = {5, 0};
+    char buf[4096];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    assert_int_equal(write(fd, reqs, sizeof(reqs) - 1), sizeof(reqs) - 1);
+    read_responses(fd, buf, sizeof(buf), 2);
+    close(fd);
+
+    assert_non_null(strstr(buf, "HTTP/1.1 404"));
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    assert_null(strcasestr(buf, "connection: close"));
+}
+
 static void test_post_body_round_trip(void **state)
 {
     cmn_http_client_config_t cfg = plain_cfg();
@@ -799,6 +845,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_round_trip),
         cmocka_unit_test(test_post_body_round_trip),
+        cmocka_unit_test(test_error_answers_keep_the_connection),
         cmocka_unit_test(test_request_helpers),
         cmocka_unit_test(test_redirect_is_not_followed),
         cmocka_unit_test(test_body_limit),
