@@ -19,6 +19,7 @@
 #define HTTP_CA_BUNDLE_MAX (16 * 1024 * 1024)
 #define HTTP_METHOD_MAX 16
 #define HTTP_POLL_MS 1000
+#define HTTP_MAX_IDLE_CONNS 128 /* keep-alive connections a client keeps for reuse */
 
 const char cmn_http_err_insecure_url[] = "URL refused: only https, or http to loopback if allowed";
 
@@ -341,6 +342,9 @@ static const char *transfer_setup(http_transfer_t *t, const http_opts_t *opts,
     SETOPT(CURLOPT_CURLU, t->url);
     SETOPT(CURLOPT_PROTOCOLS_STR, plain_http ? "http" : "https");
     SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    /* HTTP/1.1 on pooled connections: with curl 7.88's HTTP/2 multiplexing, data already read
+     * for one stream could wait for the next poll timeout (1 s stalls under load) */
+    SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
     SETOPT(CURLOPT_TIMEOUT_MS, (long)total_ms);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CMN_HTTP_BODY_MAX);
@@ -575,7 +579,12 @@ cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_clien
         return NULL;
     }
     client->multi = curl_multi_init();
-    if (client->multi == NULL) {
+    if (client->multi == NULL ||
+        curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE_CONNS) !=
+            CURLM_OK) {
+        if (client->multi != NULL) {
+            curl_multi_cleanup(client->multi);
+        }
         opts_clear(&client->opts);
         free(client);
         return NULL;
