@@ -130,7 +130,7 @@ static char *read_secret_file(cfg_ctx_t *ctx, const cfg_src_t *src, const char *
     ssize_t n = -1;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block */
     if (fd < 0 || fstat(fd, &st) != 0) {
         cfg_error(ctx, src, name, "cannot read \"%s\": %s", cfg_echo(path, echo, sizeof(echo)),
                   strerror(errno));
@@ -366,6 +366,45 @@ static void check_idp(cfg_ctx_t *ctx, cfg_found_t *f)
     cmn_config_url_clear(&url);
 }
 
+/* a file named in the config must be readable here, so a typo fails at --check, not later */
+static void check_readable(cfg_ctx_t *ctx, cfg_found_t *f, const char *key, const char *path)
+{
+    char echo[CFG_ECHO_MAX * 4 + 8];
+    struct stat st;
+    int fd;
+
+    if (path == NULL) {
+        return;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        cfg_error(ctx, key_src(ctx, f, key), key, "cannot read \"%s\": %s",
+                  cfg_echo(path, echo, sizeof(echo)), strerror(errno));
+        return;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        cfg_error(ctx, key_src(ctx, f, key), key, "\"%s\" is not a regular file",
+                  cfg_echo(path, echo, sizeof(echo)));
+    }
+    close(fd);
+}
+
+static void check_files(cfg_ctx_t *ctx, cfg_found_t *f)
+{
+    cmn_config_t *c = ctx->config;
+
+    check_readable(ctx, f, "certificate_authority_file", c->certificate_authority_file);
+    check_readable(ctx, f, "certificate_file", c->certificate_file);
+    check_readable(ctx, f, "certificate_key_file", c->certificate_key_file);
+    check_readable(ctx, f, "idp_ca_file", c->idp_ca_file);
+    if ((c->certificate_file == NULL) != (c->certificate_key_file == NULL)) {
+        const char *missing = c->certificate_file == NULL ? "certificate_file"
+                                                          : "certificate_key_file";
+        cfg_error(ctx, key_src(ctx, f, missing), missing,
+                  "certificate_file and certificate_key_file go together");
+    }
+}
+
 static void check_all(cfg_ctx_t *ctx, cfg_found_t *f)
 {
     cmn_config_t *c = ctx->config;
@@ -377,6 +416,7 @@ static void check_all(cfg_ctx_t *ctx, cfg_found_t *f)
     require(ctx, f, "idp_client_id");
     require(ctx, f, "idp_client_secret");
     check_idp(ctx, f);
+    check_files(ctx, f);
 
     if (strcmp(c->databroker_storage_type, "redis") == 0 &&
         c->databroker_storage_connection_string == NULL) {

@@ -215,6 +215,62 @@ static int set_idp_provider(cfg_ctx_t *ctx, const char *name, const cfg_val_t *v
 }
 
 /* a secret: the value itself is never quoted back */
+static bool all_digits(const char *s, size_t len)
+{
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * redis://[user:pass@]host[:port][/db] or unix:///path; returns why it is not, or NULL. The
+ * value holds a password, so the reason names the part that is wrong, never the text.
+ */
+static const char *conn_string_problem(const char *s)
+{
+    const char *rest, *at, *slash, *colon, *host_end;
+
+    if (strncasecmp(s, "unix://", 7) == 0) {
+        return s[7] == '/' && s[8] != '\0' ? NULL : "unix:// needs an absolute socket path";
+    }
+    rest = s + (strncasecmp(s, "rediss://", 9) == 0 ? 9 : 8);
+    at = strrchr(rest, '@');
+    if (at != NULL) {
+        rest = at + 1;
+    }
+    slash = strchr(rest, '/');
+    host_end = slash != NULL ? slash : rest + strlen(rest);
+    if (rest[0] == '[') {
+        const char *close = memchr(rest, ']', (size_t)(host_end - rest));
+        colon = close != NULL && close + 1 < host_end && close[1] == ':' ? close + 1 : NULL;
+        if (close == NULL || close == rest + 1) {
+            return "has no valid host";
+        }
+    } else {
+        colon = memchr(rest, ':', (size_t)(host_end - rest));
+    }
+    if ((colon != NULL ? colon : host_end) == rest) {
+        return "has no host";
+    }
+    if (colon != NULL) {
+        size_t len = (size_t)(host_end - colon - 1);
+        if (!all_digits(colon + 1, len) || len > 5 || atol(colon + 1) < 1 ||
+            atol(colon + 1) > 65535) {
+            return "has a port that is not 1..65535";
+        }
+    }
+    if (slash != NULL && (!all_digits(slash + 1, strlen(slash + 1)) || strlen(slash + 1) > 6)) {
+        return "has a database that is not a number";
+    }
+    return NULL;
+}
+
 static int set_conn_string(cfg_ctx_t *ctx, const char *name, const cfg_val_t *val, void *field)
 {
     cfg_src_t src = val_src(ctx, val);
@@ -226,6 +282,12 @@ static int set_conn_string(cfg_ctx_t *ctx, const char *name, const cfg_val_t *va
     if (strncasecmp(s, "redis://", 8) != 0 && strncasecmp(s, "rediss://", 9) != 0 &&
         strncasecmp(s, "unix://", 7) != 0) {
         cfg_error(ctx, &src, name, "must start with redis://, rediss:// or unix://");
+        return -1;
+    }
+    const char *problem = conn_string_problem(s);
+    if (problem != NULL) {
+        cfg_error(ctx, &src, name, "%s (the value is not shown: it may hold a password)",
+                  problem);
         return -1;
     }
     if (*(char **)field != NULL) {

@@ -21,7 +21,8 @@ static char *read_file(cfg_ctx_t *ctx, size_t *outlen)
     struct stat st;
     int fd;
 
-    fd = open(ctx->path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO or device given as the config must not block the open itself */
+    fd = open(ctx->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         cfg_error(ctx, &src, "config", "cannot open: %s", strerror(errno));
         return NULL;
@@ -67,6 +68,48 @@ Exit:
     return buf;
 }
 
+/*
+ * libyaml builds the whole document however deep it is nested, and that costs time quadratic in
+ * the depth; one event pass first refuses anything nested deeper than any key of ours can be.
+ */
+static int check_depth(cfg_ctx_t *ctx, const char *buf, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t event;
+    int depth = 0, ret = 0;
+
+    if (yaml_parser_initialize(&parser) == 0) {
+        cfg_error(ctx, NULL, "config", "cannot initialise the YAML parser");
+        return -1;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+    for (;;) {
+        if (yaml_parser_parse(&parser, &event) == 0) {
+            break; /* the document load that follows reports the syntax error with its line */
+        }
+        yaml_event_type_t type = event.type;
+        unsigned line = (unsigned)event.start_mark.line + 1;
+        yaml_event_delete(&event);
+        if (type == YAML_STREAM_END_EVENT) {
+            break;
+        }
+        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            depth++;
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        if (depth > CMN_CONFIG_MAX_DEPTH + 4) {
+            cfg_src_t src = {ctx->path, line, NULL};
+            cfg_error(ctx, &src, "yaml", "nested deeper than %d levels (CMN_CONFIG_MAX_DEPTH)",
+                      CMN_CONFIG_MAX_DEPTH + 4);
+            ret = -1;
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return ret;
+}
+
 int cfg_yaml_load(cfg_ctx_t *ctx)
 {
     yaml_parser_t parser;
@@ -77,6 +120,9 @@ int cfg_yaml_load(cfg_ctx_t *ctx)
     buf = read_file(ctx, &len);
     if (buf == NULL) {
         return -1;
+    }
+    if (check_depth(ctx, buf, len) != 0) {
+        goto Exit;
     }
     if (yaml_parser_initialize(&parser) == 0) {
         cfg_error(ctx, NULL, "config", "cannot initialise the YAML parser");

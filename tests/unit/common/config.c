@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -36,7 +38,7 @@ static const char seed_shared_b64[] = "80ldlrU2d7w+wVpKNfevk6fmb8otEx6CqOfshj2Lw
 /* another valid secret, for overrides */
 static const char other_b64[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-static char temp_paths[8][64];
+static char temp_paths[32][64];
 static int num_temps;
 
 static const char *const touched_env[] = {
@@ -62,6 +64,7 @@ static int teardown(void **state)
 
 static const char *write_temp(const char *content)
 {
+    assert_true(num_temps < (int)(sizeof(temp_paths) / sizeof(temp_paths[0])));
     char *path = temp_paths[num_temps++];
     FILE *fp;
     int fd;
@@ -837,6 +840,106 @@ static void test_from_args(void **state)
     assert_non_null(strstr(out, "usage: portcullis-authorize"));
 }
 
+/* redis connection strings are checked at load; the message never shows the value */
+static void test_connection_strings(void **state)
+{
+    static const char *const good[] = {
+        "redis://127.0.0.1:6379/0", "redis://:pw@127.0.0.1:6379/3", "redis://u:pw@db.internal",
+        "rediss://db.internal:6380", "redis://[::1]:6379", "unix:///run/redis/redis.sock",
+    };
+    static const char *const bad[] = {
+        "redis://:pw@127.0.0.1:99999/0", "redis://u:pw@host/abc", "redis://u:pw@", "unix://",
+        "redis://u:pw@host:/0", "redis://u:pw@:6379",
+    };
+    char text[512];
+    cmn_config_diag_t d = {0};
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text), BASE "databroker_storage_connection_string: \"%s\"\n",
+                 good[i]);
+        cmn_config_destroy(load_ok(write_temp(text), &d));
+        cmn_config_diag_clear(&d);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), BASE "databroker_storage_connection_string: \"%s\"\n",
+                 bad[i]);
+        assert_null(cmn_config_load(write_temp(text), &d));
+        assert_true(has_msg(&d.errors, "databroker_storage_connection_string"));
+        assert_false(any_contains(&d, "pw"));
+        cmn_config_diag_clear(&d);
+    }
+}
+
+/* a FIFO as the config file is refused at once instead of blocking the open */
+static void test_fifo_config_refused(void **state)
+{
+    char path[] = "/tmp/portcullis-cfg-fifo-XXXXXX";
+    cmn_config_diag_t d = {0};
+
+    assert_non_null(mkdtemp(path));
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "%s/config.yaml", path);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10); /* a regression would block forever; let it fail instead */
+    assert_null(cmn_config_load(fifo, &d));
+    alarm(0);
+    assert_true(has_msg(&d.errors, "not a regular file"));
+    cmn_config_diag_clear(&d);
+    unlink(fifo);
+    rmdir(path);
+}
+
+/* deep nesting is refused in one cheap pass, with the line, before libyaml builds it */
+static void test_deep_nesting_refused(void **state)
+{
+    size_t depth = 200000;
+    char *text = malloc(sizeof(BASE) + 2 * depth + 64);
+    cmn_config_diag_t d = {0};
+    struct timespec t0, t1;
+
+    assert_non_null(text);
+    strcpy(text, BASE "jwt_claims_headers: ");
+    size_t len = strlen(text);
+    memset(text + len, '[', depth);
+    memset(text + len + depth, ']', depth);
+    strcpy(text + len + 2 * depth, "\n");
+    const char *path = write_temp(text);
+    free(text);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_null(cmn_config_load(path, &d));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_true(has_msg(&d.errors, "nested deeper than"));
+    assert_true(has_msg(&d.errors, ":7]"));
+    /* the whole 400 KB file, not quadratic: generous so a loaded CI machine still passes */
+    assert_true(t1.tv_sec - t0.tv_sec < 3);
+    cmn_config_diag_clear(&d);
+}
+
+/* certificate files must be readable, and a certificate needs its key */
+static void test_certificate_files_checked(void **state)
+{
+    cmn_config_diag_t d = {0};
+    const char *key = write_temp("not really a key\n");
+    char text[1024];
+
+    assert_null(cmn_config_load(
+        write_temp(BASE "certificate_authority_file: /nonexistent/ca.pem\n"), &d));
+    assert_true(
+        has_msg(&d.errors, "certificate_authority_file: cannot read \"/nonexistent/ca.pem\""));
+    cmn_config_diag_clear(&d);
+
+    snprintf(text, sizeof(text), BASE "certificate_key_file: %s\n", key);
+    assert_null(cmn_config_load(write_temp(text), &d));
+    assert_true(has_msg(&d.errors, "certificate_file and certificate_key_file go together"));
+    cmn_config_diag_clear(&d);
+
+    snprintf(text, sizeof(text), BASE "certificate_file: %s\ncertificate_key_file: %s\n", key,
+             key);
+    cmn_config_destroy(load_ok(write_temp(text), &d));
+    cmn_config_diag_clear(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -859,6 +962,10 @@ int main(void)
         cmocka_unit_test_teardown(test_too_large, teardown),
         cmocka_unit_test_teardown(test_signing_key, teardown),
         cmocka_unit_test_teardown(test_from_args, teardown),
+        cmocka_unit_test_teardown(test_connection_strings, teardown),
+        cmocka_unit_test_teardown(test_fifo_config_refused, teardown),
+        cmocka_unit_test_teardown(test_deep_nesting_refused, teardown),
+        cmocka_unit_test_teardown(test_certificate_files_checked, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
