@@ -15,6 +15,7 @@
 #include "authenticate/signout.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/route_target.h"
 #include "common/url.h"
 
 static const char authn_err_provider_url[] = "idp_provider_url is not an absolute http(s) URL";
@@ -28,16 +29,8 @@ uint64_t authn_now(void)
 
 bool authn_is_route_target(const cmn_config_t *config, h2o_iovec_t host, uint16_t port)
 {
-    size_t i;
-
-    for (i = 0; i < config->num_routes; i++) {
-        const cmn_config_url_t *from = &config->routes[i].from;
-        if (from->host != NULL && h2o_memis(from->host, strlen(from->host), host.base, host.len) &&
-            (from->port == 0 || from->port == port)) {
-            return true;
-        }
-    }
-    return false;
+    /* one rule for every daemon: exact and wildcard route hosts, ports as route matching */
+    return cmn_route_target_allowed(config, host, port);
 }
 
 void authn_app_set(authn_app_t *app)

@@ -53,7 +53,7 @@ int authn_on_req(h2o_handler_t *self, h2o_req_t *req);
 
 /**
  * true when a return target at `host` (lower-case, no port) reached on `port` (its effective
- * port) may be sent to: some route's `from` has that host and either no port or that port,
+ * port) may be sent to: some route's `from` has that host and either a route host reached on a port its route admits (exact or wildcard; common/route_target.h),
  * the rule authorize matches routes with
  */
 bool authn_is_route_target(const cmn_config_t *config, h2o_iovec_t host, uint16_t port);

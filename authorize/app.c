@@ -8,6 +8,7 @@
 #include <time.h>
 #include "common/cookie.h"
 #include "common/log.h"
+#include "common/route_target.h"
 #include "common/server.h"
 #include "common/signed_url.h"
 #include "common/url.h"
@@ -154,13 +155,45 @@ void authz_send_status(h2o_req_t *req, int status)
     case 403:
         body = "Forbidden\n";
         break;
-    case 404:
-        body = "Not Found\n";
-        break;
     default:
         status = 503;
         body = "Service Unavailable\n";
         break;
     }
     cmn_send_text(req, status, NULL, body);
+}
+
+bool authz_is_route_target(h2o_iovec_t host, uint16_t port)
+{
+    authz_table_t *table = authz_table_acquire();
+    /* the start-up table borrows the start-up config; a reloaded one brings its own */
+    const cmn_config_t *config = table->config != NULL ? table->config : authz_app->config;
+    bool yes = cmn_route_target_allowed(config, host, port);
+
+    authz_table_release(table);
+    return yes;
+}
+
+bool authz_location_is_safe(h2o_iovec_t location)
+{
+    if (location.base == NULL || location.len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < location.len; i++) {
+        unsigned char c = (unsigned char)location.base[i];
+        if (c < 0x21 || c == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void authz_redirect(h2o_req_t *req, int status, h2o_iovec_t location)
+{
+    if (!authz_location_is_safe(location)) {
+        cmn_log_warn(cmn_req_id(req), "redirect refused: its location holds a control byte");
+        authz_send_status(req, 400);
+        return;
+    }
+    cmn_send_redirect(req, status, location);
 }

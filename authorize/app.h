@@ -62,6 +62,26 @@ h2o_iovec_t authz_unauthenticated_location(h2o_req_t *req, h2o_iovec_t target);
 /** adds a Set-Cookie for the session cookie (`max_age` < 0 deletes it) */
 void authz_set_cookie(h2o_req_t *req, h2o_iovec_t value, const char *domain, int64_t max_age);
 
+/**
+ * Answers 200, 400, 401 or 403 with a short text body; any other status becomes 503, so no
+ * handler can answer nginx's auth_request with a status it turns into a 500 (a 404) or follows
+ * (a 3xx)
+ */
 void authz_send_status(h2o_req_t *req, int status);
+
+/**
+ * true when (host, port) is a route target of the table in force (cmn_route_target_allowed):
+ * the one check before authorize sends a browser to a URL it was given
+ */
+bool authz_is_route_target(h2o_iovec_t host, uint16_t port);
+
+/**
+ * true when `location` may go into a Location header as it is: not empty, and no byte below
+ * 0x21 and no 0x7f (no header splitting, no whitespace a browser would strip)
+ */
+bool authz_location_is_safe(h2o_iovec_t location);
+
+/** `status` (3xx) to `location` when authz_location_is_safe, else a logged 400 */
+void authz_redirect(h2o_req_t *req, int status, h2o_iovec_t location);
 
 #endif

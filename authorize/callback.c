@@ -55,8 +55,8 @@ static int open_token(h2o_req_t *req, h2o_iovec_t token, h2o_iovec_t audience,
     }
     if (authz_target_parse(&req->pool, h2o_iovec_init(out->target, strlen(out->target)), &target,
                            &err) != 0 ||
-        !authz_is_route_host(target.host)) {
-        *why = "target is not on a route host";
+        !authz_is_route_target(target.host, target.port)) {
+        *why = "target is not a route target (host and port)";
         return -1;
     }
     return 0;
@@ -98,6 +98,10 @@ static void answer(h2o_req_t *req, handoff_ctx_t *ctx, const json_t *record)
         return;
     }
 
+    if (!authz_location_is_safe(target)) {
+        reject(req, "target holds a control byte");
+        return;
+    }
     set_session_cookie(req, ctx, now);
     if (ctx->reply == AUTHZ_HANDOFF_REPLY_302) {
         cmn_send_redirect(req, 302, target);

@@ -2,6 +2,7 @@
 /* The browser endpoints: the forward-auth host, route hosts' /.pomerium/, well-known, health. */
 #include "authorize/app.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,8 +37,10 @@ static void fa_sign_in(h2o_req_t *req)
     const char *err = NULL;
     h2o_iovec_t token, location;
 
-    if (authz_target_derive(&req->pool, &in, &t, &err) != 0 || !authz_is_route_host(t.host)) {
-        cmn_log_info(cmn_req_id(req), "fa 400: target %s", err != NULL ? err : "not a route host");
+    if (authz_target_derive(&req->pool, &in, &t, &err) != 0 ||
+        !authz_is_route_target(t.host, t.port)) {
+        cmn_log_info(cmn_req_id(req), "fa 400: target %s",
+                     err != NULL ? err : "not a route target (host and port)");
         authz_send_status(req, 400);
         return;
     }
@@ -51,7 +54,7 @@ static void fa_sign_in(h2o_req_t *req)
             authz_send_status(req, 400);
             return;
         }
-        cmn_send_redirect(req, 302, location);
+        authz_redirect(req, 302, location);
         return;
     }
 
@@ -65,7 +68,7 @@ static void fa_sign_in(h2o_req_t *req)
         authz_send_status(req, 503);
         return;
     }
-    cmn_send_redirect(req, 302, location);
+    authz_redirect(req, 302, location);
 }
 
 static void fa_root(h2o_req_t *req)
@@ -93,8 +96,39 @@ static h2o_iovec_t request_origin(h2o_req_t *req)
     return h2o_concat(&req->pool, proto, h2o_iovec_init(H2O_STRLIT("://")), req->authority);
 }
 
-/* the sign-out return: the given target when it is on a route host, else this host's root */
-static h2o_iovec_t sign_out_return(h2o_req_t *req, h2o_iovec_t host)
+/*
+ * This host's root as the browser reached it, when this host is a route target; rebuilt from
+ * the parsed scheme, host and port, so no byte of the Host header reaches a Location unchecked
+ */
+static h2o_iovec_t route_root(h2o_req_t *req)
+{
+    h2o_iovec_t origin = request_origin(req);
+    cmn_url_t url;
+    const char *err = NULL;
+    h2o_iovec_t host;
+    uint16_t port;
+    char port_text[8] = "";
+
+    if (cmn_url_parse(origin.base, origin.len, &url, &err) != 0 ||
+        url.authority.base + url.authority.len != origin.base + origin.len) {
+        return h2o_iovec_init(NULL, 0);
+    }
+    host = cmn_host_lower(&req->pool, url.host);
+    port = cmn_url_effective_port(&url);
+    if (!authz_is_route_target(host, port)) {
+        return h2o_iovec_init(NULL, 0);
+    }
+    if (url.port != 0) {
+        snprintf(port_text, sizeof(port_text), ":%u", (unsigned)port);
+    }
+    return h2o_concat(&req->pool, cmn_host_lower(&req->pool, url.scheme),
+                      h2o_iovec_init(H2O_STRLIT("://")), host,
+                      h2o_iovec_init(port_text, strlen(port_text)),
+                      h2o_iovec_init(H2O_STRLIT("/")));
+}
+
+/* the sign-out return: the given target when it is a route target, else this host's root */
+static h2o_iovec_t sign_out_return(h2o_req_t *req)
 {
     h2o_iovec_t given = cmn_url_query_get(req_query(req), "pomerium_redirect_uri");
     authz_target_t t;
@@ -103,20 +137,17 @@ static h2o_iovec_t sign_out_return(h2o_req_t *req, h2o_iovec_t host)
     if (given.base != NULL) {
         h2o_iovec_t decoded = cmn_url_decode(&req->pool, given.base, given.len);
         if (decoded.base != NULL && authz_target_parse(&req->pool, decoded, &t, &err) == 0 &&
-            authz_is_route_host(t.host)) {
+            authz_is_route_target(t.host, t.port)) {
             return t.raw;
         }
     }
-    if (authz_is_route_host(host)) {
-        return h2o_concat(&req->pool, request_origin(req), h2o_iovec_init(H2O_STRLIT("/")));
-    }
-    return h2o_iovec_init(NULL, 0);
+    return route_root(req);
 }
 
 static void sign_out(h2o_req_t *req, h2o_iovec_t host)
 {
     const cmn_config_t *config = authz_app->config;
-    h2o_iovec_t back = sign_out_return(req, host);
+    h2o_iovec_t back = sign_out_return(req);
     h2o_iovec_t url = h2o_concat(
         &req->pool, h2o_iovec_init(config->authenticate_service_url.raw,
                                    strlen(config->authenticate_service_url.raw)),
@@ -137,7 +168,7 @@ static void sign_out(h2o_req_t *req, h2o_iovec_t host)
     if (config->cookie_domain != NULL && cmn_host_in_domain(host, config->cookie_domain)) {
         authz_set_cookie(req, h2o_iovec_init(H2O_STRLIT("")), config->cookie_domain, -1);
     }
-    cmn_send_redirect(req, 302, h2o_strdup(&req->pool, signed_url, SIZE_MAX));
+    authz_redirect(req, 302, h2o_strdup(&req->pool, signed_url, SIZE_MAX));
     free(signed_url);
 }
 
@@ -210,6 +241,11 @@ int authz_handle(h2o_handler_t *self, h2o_req_t *req)
 {
     h2o_iovec_t host = cmn_req_host(req);
 
+    /* nothing here accepts an Upgrade: answer it as a plain request and keep the connection */
+    if (req->upgrade.base != NULL) {
+        req->upgrade = h2o_iovec_init(NULL, 0);
+        req->http1_is_persistent = 1;
+    }
     if (service_endpoint(req)) {
         return 0;
     }
@@ -224,6 +260,8 @@ int authz_handle(h2o_handler_t *self, h2o_req_t *req)
     } else if (authz_is_route_host(host) && pomerium_endpoint(req, host)) {
         return 0;
     }
-    authz_send_status(req, 404);
+    /* not 404: nginx's auth_request turns any status but 2xx, 401 and 403 into a 500 */
+    cmn_log_info(cmn_req_id(req), "400: no endpoint for this host and path");
+    authz_send_status(req, 400);
     return 0;
 }

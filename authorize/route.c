@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include "common/route_target.h"
 
 /* the routes of one exact host, in config order */
 typedef struct st_route_host_t {
@@ -178,17 +179,6 @@ static void compile_regex(compiled_route_t *cr, const cmn_config_t *config, cmn_
     cr->has_regex = true;
 }
 
-static uint16_t default_port(const char *scheme)
-{
-    return scheme != NULL && strcmp(scheme, "http") == 0 ? 80 : 443;
-}
-
-/* policy-cases.md §2.1: no port is any port, and the scheme's default port is no port */
-static uint16_t port_rule(const cmn_config_url_t *from)
-{
-    return from->port == default_port(from->scheme) ? 0 : from->port;
-}
-
 static size_t bucket_count(size_t num_routes)
 {
     size_t n = 16;
@@ -215,7 +205,7 @@ static void compile_route(authz_routes_t *routes, size_t i, const cmn_config_t *
         return;
     }
 
-    cr->port = port_rule(&def->from);
+    cr->port = cmn_route_port_rule(&def->from);
     cr->wildcard = strchr(def->from.host, '*') != NULL;
     if (cr->wildcard) {
         routes->wildcards[routes->num_wildcards++] = i;
@@ -297,32 +287,6 @@ static bool port_matches(const compiled_route_t *cr, uint16_t port)
     return cr->port == 0 || cr->port == port;
 }
 
-/* `*` stands for any run of characters, dots included (Pomerium's WildcardToRegex: (.*)) */
-static bool glob_matches(const char *pat, const char *s, size_t len)
-{
-    const char *star = NULL;
-    size_t i = 0, resume = 0;
-
-    while (i < len) {
-        if (*pat == '*') {
-            star = pat++;
-            resume = i;
-        } else if (*pat != '\0' && tolower((unsigned char)s[i]) == *pat) {
-            pat++;
-            i++;
-        } else if (star != NULL) {
-            pat = star + 1;
-            i = ++resume;
-        } else {
-            return false;
-        }
-    }
-    while (*pat == '*') {
-        pat++;
-    }
-    return *pat == '\0';
-}
-
 static const authz_route_t *match_exact(const authz_routes_t *routes, const route_host_t *entry,
                                         uint16_t port, const char *path, bool *host_chosen)
 {
@@ -355,7 +319,8 @@ const authz_route_t *authz_routes_match(const authz_routes_t *routes, h2o_iovec_
 
     for (size_t i = 0; i < routes->num_wildcards; i++) {
         const compiled_route_t *cr = &routes->routes[routes->wildcards[i]];
-        if (port_matches(cr, port) && glob_matches(cr->pub.def->from.host, host.base, host.len) &&
+        if (port_matches(cr, port) &&
+            cmn_route_host_matches(cr->pub.def->from.host, host.base, host.len) &&
             path_matches(cr, path)) {
             return &cr->pub;
         }
@@ -372,8 +337,8 @@ bool authz_routes_is_route_host(const authz_routes_t *routes, h2o_iovec_t host)
         return true;
     }
     for (size_t i = 0; i < routes->num_wildcards; i++) {
-        if (glob_matches(routes->routes[routes->wildcards[i]].pub.def->from.host, host.base,
-                         host.len)) {
+        if (cmn_route_host_matches(routes->routes[routes->wildcards[i]].pub.def->from.host,
+                                   host.base, host.len)) {
             return true;
         }
     }

@@ -117,7 +117,7 @@ static void respond_unauthenticated(h2o_req_t *req, verify_ctx_t *ctx, const aut
     if (ctx->mode == AUTHZ_VERIFY_FORWARDED && authz_is_browser(req)) {
         location = authz_signin_url(req, ctx->target.raw);
         if (location.base != NULL) {
-            cmn_send_redirect(req, 302, location);
+            authz_redirect(req, 302, location);
             return;
         }
     }

@@ -427,3 +427,72 @@ def _zombie(pid):
             return f.read().split(") ", 1)[1].startswith("Z")
     except OSError:
         return True
+
+
+# ---- helpers for test_authz_hostile.py (issue #4, authorize and nginx side) ----------------
+
+def walk_until(browser, url, credentials=None, stop=None, max_hops=25):
+    """Follows redirects and the provider's login form like Browser.follow, but returns
+    (url, None) instead of requesting a URL for which stop(url) holds; else (url, response)."""
+    method, body = "GET", None
+    for _ in range(max_hops):
+        if stop is not None and method == "GET" and stop(url):
+            return url, None
+        r = browser.request(method, url, body=body)
+        method, body = "GET", None
+        if r.status in (301, 302, 303, 307, 308):
+            url = urllib.parse.urljoin(url, r.header("location"))
+            continue
+        form = find_login_form(r)
+        if r.status == 200 and form is not None and credentials is not None:
+            action, fields = form
+            fields.update(credentials)
+            url = urllib.parse.urljoin(url, action)
+            method, body = "POST", fields
+            continue
+        return url, r
+    raise AssertionError("too many hops from " + url)
+
+
+def raw_exchange(port, request, timeout=5.0, tls_host=None):
+    """Sends raw bytes to 127.0.0.1:port (TLS with SNI tls_host when given) on one connection
+    and returns (socket, first response head as bytes, seconds it took); the caller closes."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout)
+    if tls_host is not None:
+        ctx = ssl.create_default_context(cafile=os.path.join(RUN_DIR, "certs", "ca.pem"))
+        sock = ctx.wrap_socket(sock, server_hostname=tls_host)
+    started = time.monotonic()
+    sock.sendall(request)
+    return sock, read_response(sock), time.monotonic() - started
+
+
+def read_response(sock):
+    """One HTTP/1.1 response with a Content-Length or chunked body; returns its bytes (b"" when
+    the peer closed first)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, rest = data.split(b"\r\n\r\n", 1)
+    m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+    if m:
+        want = int(m.group(1))
+        while len(rest) < want:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    elif re.search(rb"\r\ntransfer-encoding:\s*chunked", head, re.I):
+        while not rest.endswith(b"0\r\n\r\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    return head + b"\r\n\r\n" + rest
+
+
+def pid_of(name):
+    with open(os.path.join(RUN_DIR, "pids", name + ".pid"), encoding="ascii") as f:
+        return int(f.read().strip())
