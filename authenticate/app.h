@@ -53,8 +53,8 @@ int authn_on_req(h2o_handler_t *self, h2o_req_t *req);
 
 /**
  * true when a return target at `host` (lower-case, no port) reached on `port` (its effective
- * port) may be sent to: some route's `from` has that host and either a route host reached on a port its route admits (exact or wildcard; common/route_target.h),
- * the rule authorize matches routes with
+ * port) may be sent to: the host of some route's `from`, exact or under a wildcard, on a port
+ * that route admits (the rule of common/route_target.h, which authorize matches routes with)
  */
 bool authn_is_route_target(const cmn_config_t *config, h2o_iovec_t host, uint16_t port);
 
