@@ -175,13 +175,39 @@ static void send_jwks(authn_app_t *app, h2o_req_t *req)
     free(jwks);
 }
 
+/* the databroker answered the readiness probe: 404 (no such record) means it and its store work */
+static void on_readyz_probe(void *ctx, const cmn_broker_result_t *res)
+{
+    cmn_req_guard_t *guard = ctx;
+
+    if (guard->req != NULL) {
+        if (res->err == NULL || res->err == cmn_err_not_found) {
+            cmn_send_text(guard->req, 200, "OK", "ok\n");
+        } else {
+            cmn_send_text(guard->req, 503, "Service Unavailable", "databroker unavailable\n");
+        }
+    }
+    cmn_req_guard_release(guard);
+}
+
+/* ready when the provider is loaded and the databroker (and so its store) answers */
 static void send_readyz(authn_app_t *app, h2o_req_t *req)
 {
+    cmn_req_guard_t *guard;
+
     if (app->provider == NULL || !authn_provider_ready(app->provider)) {
         cmn_send_text(req, 503, "Service Unavailable", "identity provider not ready\n");
         return;
     }
-    cmn_send_text(req, 200, "OK", "ok\n");
+    if (app->broker == NULL) {
+        cmn_send_text(req, 503, "Service Unavailable", "databroker client not ready\n");
+        return;
+    }
+    guard = cmn_req_guard_create(req);
+    if (cmn_broker_get(app->broker, "readyz", "probe", on_readyz_probe, guard) != 0) {
+        cmn_req_guard_release(guard);
+        cmn_send_text(req, 503, "Service Unavailable", "databroker unavailable\n");
+    }
 }
 
 static bool path_is(h2o_req_t *req, const char *path)

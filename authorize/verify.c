@@ -75,25 +75,33 @@ static const char *join_reasons(const authz_decision_t *d, const char *extra, ch
     return buf;
 }
 
-/* every decision is logged with its reasons; at debug level nginx's error log gets them too */
+/*
+ * every refusal is logged with its reasons; an allowed request only at debug level, where
+ * nginx's error log gets the reasons too (a line per allowed request would cost more than the
+ * decision itself)
+ */
 static void log_decision(h2o_req_t *req, const verify_ctx_t *ctx, int status,
                          const authz_decision_t *d, const char *extra)
 {
     char host[LOG_VALUE_MAX * 4 + 8], path[LOG_VALUE_MAX * 4 + 8], reasons[REASONS_TEXT_MAX];
+    cmn_log_level_t level = status == 200 ? CMN_LOG_DEBUG : CMN_LOG_INFO;
 
+    if (!cmn_log_enabled(level)) {
+        return;
+    }
     join_reasons(d, extra, reasons, sizeof(reasons));
     cmn_log_escape(ctx->target.host.base, ctx->target.host.len, LOG_VALUE_MAX, host,
                    sizeof(host));
     cmn_log_escape(ctx->target.path.base, ctx->target.path.len, LOG_VALUE_MAX, path,
                    sizeof(path));
     if (ctx->route != NULL) {
-        cmn_log_info(cmn_req_id(req), "verify %d reasons=%s host=\"%s\" path=\"%s\" "
-                     "route=routes[%zu] line=%u generation=%llu", status, reasons, host, path,
-                     ctx->route->def->index, ctx->route->def->line,
-                     (unsigned long long)ctx->table->generation);
+        cmn_log(level, cmn_req_id(req), "verify %d reasons=%s host=\"%s\" path=\"%s\" "
+                "route=routes[%zu] line=%u generation=%llu", status, reasons, host, path,
+                ctx->route->def->index, ctx->route->def->line,
+                (unsigned long long)ctx->table->generation);
     } else {
-        cmn_log_info(cmn_req_id(req), "verify %d reasons=%s host=\"%s\" path=\"%s\"", status,
-                     reasons, host, path);
+        cmn_log(level, cmn_req_id(req), "verify %d reasons=%s host=\"%s\" path=\"%s\"", status,
+                reasons, host, path);
     }
     if (cmn_log_enabled(CMN_LOG_DEBUG) && reasons[0] != '\0') {
         cmn_add_header(req, "x-portcullis-reason", h2o_strdup(&req->pool, reasons, SIZE_MAX));
