@@ -309,17 +309,54 @@ static const json_t *claim_value(const cmn_session_t *s, const char *claim, json
     return json_is_object(s->claims) ? json_object_get(s->claims, claim) : NULL;
 }
 
+/*
+ * The session's own fields rendered without building JSON for them (the hot path): true when
+ * `claim` is one of them, with `*ok` saying whether it fits; false to read it from the claims.
+ * Renders exactly what claim_value's JSON would.
+ */
+static bool render_field(const cmn_session_t *s, const char *claim, char *buf, size_t *len,
+                         bool *ok)
+{
+    const char *field = NULL;
+
+    if (strcmp(claim, "groups") == 0) {
+        *ok = true;
+        for (size_t i = 0; i < s->groups.len && *ok; i++) {
+            *ok = (i == 0 || append_clean(buf, len, ",")) &&
+                  append_clean(buf, len, s->groups.items[i]);
+        }
+        return true;
+    }
+    if (strcmp(claim, "email") == 0) {
+        field = s->email;
+    } else if (strcmp(claim, "user") == 0 || strcmp(claim, "sub") == 0) {
+        field = s->user_id;
+    } else if (strcmp(claim, "name") == 0) {
+        field = s->name;
+    }
+    if (field == NULL) {
+        return false;
+    }
+    *ok = append_clean(buf, len, field);
+    return true;
+}
+
 /* the header value for one claim, in the pool; {NULL, 0} when absent or too long */
 static h2o_iovec_t render_claim(h2o_mem_pool_t *pool, const cmn_session_t *s, const char *claim)
 {
     json_t *owned = NULL;
-    const json_t *v = claim_value(s, claim, &owned);
     char *buf = h2o_mem_alloc_pool(pool, AUTHZ_CLAIM_VALUE_MAX + 1);
     size_t len = 0;
-    bool ok = v != NULL && !json_is_null(v);
+    const json_t *v = NULL;
+    bool ok = false;
     size_t i;
     json_t *element;
 
+    if (render_field(s, claim, buf, &len, &ok)) {
+        goto Exit;
+    }
+    v = claim_value(s, claim, &owned);
+    ok = v != NULL && !json_is_null(v);
     if (ok && json_is_array(v)) {
         json_array_foreach(v, i, element) {
             bool sep_ok = i == 0 || append_clean(buf, &len, ",");
@@ -331,6 +368,8 @@ static h2o_iovec_t render_claim(h2o_mem_pool_t *pool, const cmn_session_t *s, co
     } else if (ok) {
         ok = append_json_value(buf, &len, v);
     }
+
+Exit:
     json_decref(owned);
     if (!ok) {
         return h2o_iovec_init(NULL, 0);

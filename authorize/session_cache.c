@@ -12,11 +12,14 @@
 #include "common/broker_client.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "authorize/reload.h"
 
 #define FOLLOW_BACKOFF_MIN_MS 100
 #define FOLLOW_BACKOFF_MAX_MS 5000
 #define FOLLOW_EPOCH_MAX 128
 #define FOLLOW_ID_MAX 256
+#define CLAIM_NAMES_MAX 4096 /* names a policy or a claim header may read, over all reloads */
+#define SECOND_CHANCES_MAX 8 /* recently used entries spared per eviction */
 
 typedef struct st_cache_entry_t {
     struct st_cache_entry_t *next;   /* bucket chain */
@@ -24,7 +27,8 @@ typedef struct st_cache_entry_t {
     struct st_cache_entry_t *newer;
     cmn_session_t *session;
     uint64_t version;
-    atomic_uint refs; /* one for the map, one per request holding it */
+    atomic_uint refs;     /* one for the map, one per request holding it */
+    atomic_bool touched;  /* looked up since it last reached the old end: spared once */
 } cache_entry_t;
 
 typedef struct st_tombstone_t {
@@ -51,6 +55,16 @@ struct st_authz_session_cache_t {
     atomic_bool connected;
     const cmn_config_t *config;
     pthread_t follower;
+
+    /*
+     * The top-level claims a compact session keeps: every name that a policy or a claim header
+     * of any route table seen so far may read (a JSON object used as a set), once following
+     * (the daemon); NULL keeps them all. It only grows, so a request still on an older table
+     * finds what it reads; a growth flushes what was cached without the new names.
+     */
+    json_t *keep;
+    atomic_uint_fast64_t keep_table; /* the route table generation `keep` covers; 0: none */
+    atomic_bool filtering;
 };
 
 static uint64_t hash_id(const char *s)
@@ -112,9 +126,43 @@ static void remove_at(authz_session_cache_t *cache, cache_entry_t **slot)
     entry_unref(entry);
 }
 
+/* moves the oldest entry to the new end; caller holds the write lock */
+static void requeue_oldest(authz_session_cache_t *cache)
+{
+    cache_entry_t *entry = cache->oldest;
+
+    if (entry->newer == NULL) {
+        return;
+    }
+    cache->oldest = entry->newer;
+    cache->oldest->older = NULL;
+    entry->older = cache->newest;
+    entry->newer = NULL;
+    cache->newest->newer = entry;
+    cache->newest = entry;
+}
+
 static void evict_oldest(authz_session_cache_t *cache)
 {
     remove_at(cache, find_slot(cache, cache->oldest->session->id));
+}
+
+/* the bound: the oldest entry goes unless it was used lately (a few are spared per call) */
+static void evict_over_bound(authz_session_cache_t *cache)
+{
+    unsigned spared = 0;
+
+    while (cache->count > cache->max) {
+        cache_entry_t *entry = cache->oldest;
+        if (spared < SECOND_CHANCES_MAX && atomic_load_explicit(&entry->touched,
+                                                                 memory_order_relaxed)) {
+            atomic_store_explicit(&entry->touched, false, memory_order_relaxed);
+            requeue_oldest(cache);
+            spared++;
+            continue;
+        }
+        evict_oldest(cache);
+    }
 }
 
 static tombstone_t **find_tomb_slot(authz_session_cache_t *cache, const char *id)
@@ -183,6 +231,10 @@ static void add_tombstone(authz_session_cache_t *cache, const char *id, uint64_t
 
 static void fill_ref(cache_entry_t *entry, authz_cached_session_t *out)
 {
+    /* a plain load first: a hot entry's line is not written on every hit */
+    if (!atomic_load_explicit(&entry->touched, memory_order_relaxed)) {
+        atomic_store_explicit(&entry->touched, true, memory_order_relaxed);
+    }
     atomic_fetch_add(&entry->refs, 1);
     *out = (authz_cached_session_t){
         .session = entry->session, .version = entry->version, ._entry = entry};
@@ -216,6 +268,133 @@ static void link_newest(authz_session_cache_t *cache, cache_entry_t **slot, cach
     cache->count++;
 }
 
+/* a claim name and the top-level names it may be read by: cut at each '/' and '.' (ppl) */
+static void keep_claim(json_t *set, const char *name)
+{
+    char buf[256];
+    size_t len = strlen(name);
+
+    if (len == 0 || json_object_size(set) >= CLAIM_NAMES_MAX) {
+        return;
+    }
+    json_object_set_new(set, name, json_true());
+    if (len >= sizeof(buf)) {
+        len = sizeof(buf) - 1;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if (name[i] == '/' || name[i] == '.') {
+            memcpy(buf, name, i);
+            buf[i] = '\0';
+            json_object_set_new(set, buf, json_true());
+        }
+    }
+}
+
+/* every "claim/NAME" key anywhere in a PPL block: more than is read is harmless */
+static void keep_policy_claims(json_t *set, const json_t *v, unsigned depth)
+{
+    const char *key;
+    json_t *member;
+    size_t i;
+
+    if (depth > 64) {
+        return;
+    }
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, member) {
+            keep_policy_claims(set, member, depth + 1);
+        }
+        return;
+    }
+    if (!json_is_object(v)) {
+        return;
+    }
+    json_object_foreach((json_t *)v, key, member) {
+        if (strncmp(key, "claim/", 6) == 0) {
+            keep_claim(set, key + 6);
+        }
+        keep_policy_claims(set, member, depth + 1);
+    }
+}
+
+/* adds what the routes and claim headers of `config` read */
+static void keep_config_claims(json_t *set, const cmn_config_t *config)
+{
+    const char *key;
+    json_t *member;
+
+    for (size_t i = 0; i < config->jwt_claims_headers.len; i++) {
+        keep_claim(set, config->jwt_claims_headers.items[i]);
+    }
+    if (json_is_object(config->jwt_claims_headers_map)) {
+        json_object_foreach(config->jwt_claims_headers_map, key, member) {
+            if (json_is_string(member)) {
+                keep_claim(set, json_string_value(member));
+            }
+        }
+    }
+    for (size_t r = 0; r < config->num_routes; r++) {
+        const cmn_route_t *route = &config->routes[r];
+        if (json_is_object(route->allowed_idp_claims)) {
+            json_object_foreach(route->allowed_idp_claims, key, member) {
+                keep_claim(set, key);
+            }
+        }
+        keep_policy_claims(set, route->policy, 0);
+    }
+}
+
+/* empties the map; caller holds the write lock */
+static void drop_all(authz_session_cache_t *cache)
+{
+    atomic_fetch_add(&cache->generation, 1);
+    while (cache->oldest != NULL) {
+        evict_oldest(cache);
+    }
+}
+
+/*
+ * Brings `keep` up to the route table in force (a reload may read new claims). Cheap when the
+ * table did not change: one acquire and release of it.
+ */
+static void keep_up_to_date(authz_session_cache_t *cache)
+{
+    authz_table_t *table;
+    const cmn_config_t *config;
+    json_t *grown;
+
+    if (!atomic_load_explicit(&cache->filtering, memory_order_acquire)) {
+        return;
+    }
+    table = authz_table_acquire();
+    if (table->generation == atomic_load_explicit(&cache->keep_table, memory_order_acquire)) {
+        goto Exit;
+    }
+
+    config = table->config != NULL ? table->config : cache->config;
+    if (config == NULL) {
+        goto Exit;
+    }
+    pthread_rwlock_wrlock(&cache->lock);
+    if (table->generation != atomic_load(&cache->keep_table)) {
+        grown = json_deep_copy(cache->keep);
+        if (grown == NULL) {
+            cmn_unreachable("out of memory");
+        }
+        keep_config_claims(grown, config);
+        if (json_object_size(grown) != json_object_size(cache->keep)) {
+            drop_all(cache);
+        }
+        json_decref(cache->keep);
+        cache->keep = grown;
+        atomic_store_explicit(&cache->keep_table, table->generation, memory_order_release);
+    }
+    pthread_rwlock_unlock(&cache->lock);
+
+Exit:
+    authz_table_release(table);
+}
+
 authz_session_cache_t *authz_session_cache_create(size_t max)
 {
     authz_session_cache_t *cache = h2o_mem_alloc(sizeof(*cache));
@@ -245,6 +424,7 @@ void authz_session_cache_destroy(authz_session_cache_t *cache)
     while (cache->tomb_oldest != NULL) {
         drop_oldest_tombstone(cache);
     }
+    json_decref(cache->keep);
     free(cache->buckets);
     free(cache->tomb_buckets);
     pthread_rwlock_destroy(&cache->lock);
@@ -256,6 +436,7 @@ bool authz_session_cache_lookup(authz_session_cache_t *cache, const char *id,
 {
     cache_entry_t *entry;
 
+    keep_up_to_date(cache);
     pthread_rwlock_rdlock(&cache->lock);
     entry = *find_slot(cache, id);
     if (entry != NULL) {
@@ -284,13 +465,20 @@ authz_cache_insert_t authz_session_cache_insert(authz_session_cache_t *cache,
 {
     cache_entry_t **slot;
     cache_entry_t *entry;
+    cmn_session_t *compact;
     authz_cache_insert_t verdict;
 
+    keep_up_to_date(cache);
     pthread_rwlock_wrlock(&cache->lock);
     verdict = check_insert(cache, session->id, version, gen);
     if (verdict != AUTHZ_CACHE_INSERTED) {
         goto Exit;
     }
+
+    /* what the cache keeps: one allocation, only the claims something reads */
+    compact = cmn_session_compact(session, cache->keep);
+    cmn_session_destroy(session);
+    session = compact;
 
     slot = find_slot(cache, session->id);
     if (*slot != NULL) {
@@ -302,10 +490,8 @@ authz_cache_insert_t authz_session_cache_insert(authz_session_cache_t *cache,
     atomic_init(&entry->refs, 1);
     link_newest(cache, slot, entry);
     fill_ref(entry, out);
-
-    while (cache->count > cache->max) {
-        evict_oldest(cache);
-    }
+    atomic_store_explicit(&entry->touched, false, memory_order_relaxed);
+    evict_over_bound(cache);
 
 Exit:
     pthread_rwlock_unlock(&cache->lock);
@@ -329,10 +515,7 @@ void authz_session_cache_evict(authz_session_cache_t *cache, const char *id, uin
 void authz_session_cache_flush(authz_session_cache_t *cache)
 {
     pthread_rwlock_wrlock(&cache->lock);
-    atomic_fetch_add(&cache->generation, 1);
-    while (cache->oldest != NULL) {
-        evict_oldest(cache);
-    }
+    drop_all(cache);
     pthread_rwlock_unlock(&cache->lock);
 }
 
@@ -445,7 +628,7 @@ static void *follow_main(void *arg)
 
 int authz_session_cache_follow(authz_session_cache_t *cache, const cmn_config_t *config)
 {
-    cache->config = config;
+    authz_session_cache_keep_claims(cache, config);
     if (pthread_create(&cache->follower, NULL, follow_main, cache) != 0) {
         return -1;
     }
@@ -456,4 +639,20 @@ int authz_session_cache_follow(authz_session_cache_t *cache, const cmn_config_t 
 bool authz_session_cache_connected(authz_session_cache_t *cache)
 {
     return atomic_load(&cache->connected);
+}
+
+void authz_session_cache_keep_claims(authz_session_cache_t *cache, const cmn_config_t *config)
+{
+    pthread_rwlock_wrlock(&cache->lock);
+    cache->config = config;
+    if (cache->keep == NULL) {
+        cache->keep = json_object();
+        if (cache->keep == NULL) {
+            cmn_unreachable("out of memory");
+        }
+        drop_all(cache);
+    }
+    pthread_rwlock_unlock(&cache->lock);
+    atomic_store_explicit(&cache->filtering, true, memory_order_release);
+    keep_up_to_date(cache);
 }

@@ -73,6 +73,15 @@ size_t authz_session_cache_size(authz_session_cache_t *cache);
  */
 int authz_session_cache_follow(authz_session_cache_t *cache, const cmn_config_t *config);
 
+/**
+ * From now on a cached session keeps, of its claims, only those that a policy or a claim header
+ * of a route table in force since may read (found in the routes' JSON), and a reload that reads
+ * more flushes the cache. `config` (borrowed) is the start-up one, the route table's when it has
+ * none. Needs authz_tables_init; authz_session_cache_follow calls it. Without it (tests) every
+ * claim is kept.
+ */
+void authz_session_cache_keep_claims(authz_session_cache_t *cache, const cmn_config_t *config);
+
 /** true while the change stream answers: false before its first answer and after a failure */
 bool authz_session_cache_connected(authz_session_cache_t *cache);
 

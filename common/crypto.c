@@ -3,6 +3,8 @@
 #include "common/crypto.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -85,6 +87,96 @@ Exit:
     return ret;
 }
 
+/*
+ * AES-256-GCM contexts kept per thread, one per direction: fetching the cipher and setting up a
+ * context and its key schedule cost more than opening a cookie, so the cipher is fetched once
+ * and a context is keyed again only when the key changes. A nonce alone re-arms it per message.
+ */
+typedef struct st_gcm_slot_t {
+    EVP_CIPHER_CTX *ctx;
+    uint8_t key[CMN_KEY_LEN];
+    bool keyed;
+} gcm_slot_t;
+
+typedef struct st_gcm_thread_t {
+    gcm_slot_t seal;
+    gcm_slot_t open;
+} gcm_thread_t;
+
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static pthread_key_t gcm_key;
+static EVP_CIPHER *gcm_cipher;
+
+static void gcm_slot_clear(gcm_slot_t *slot)
+{
+    EVP_CIPHER_CTX_free(slot->ctx);
+    OPENSSL_cleanse(slot->key, sizeof(slot->key));
+}
+
+static void gcm_thread_free(void *arg)
+{
+    gcm_thread_t *t = arg;
+
+    gcm_slot_clear(&t->seal);
+    gcm_slot_clear(&t->open);
+    OPENSSL_free(t);
+}
+
+static void gcm_init_once(void)
+{
+    gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    if (pthread_key_create(&gcm_key, gcm_thread_free) != 0) {
+        cmn_unreachable("pthread_key_create failed");
+    }
+}
+
+/* this thread's context for one direction, armed with `key` and `nonce`; NULL on failure */
+static EVP_CIPHER_CTX *gcm_context(bool seal, const uint8_t key[CMN_KEY_LEN],
+                                   const uint8_t *nonce)
+{
+    gcm_thread_t *t;
+    gcm_slot_t *slot;
+    const uint8_t *rekey = NULL;
+    int ok;
+
+    pthread_once(&gcm_once, gcm_init_once);
+    if (gcm_cipher == NULL) {
+        return NULL;
+    }
+    t = pthread_getspecific(gcm_key);
+    if (t == NULL) {
+        t = OPENSSL_zalloc(sizeof(*t));
+        if (t == NULL || pthread_setspecific(gcm_key, t) != 0) {
+            OPENSSL_free(t);
+            return NULL;
+        }
+    }
+    slot = seal ? &t->seal : &t->open;
+    if (slot->ctx == NULL) {
+        slot->ctx = EVP_CIPHER_CTX_new();
+        if (slot->ctx == NULL) {
+            return NULL;
+        }
+    }
+
+    if (!slot->keyed || CRYPTO_memcmp(slot->key, key, CMN_KEY_LEN) != 0) {
+        rekey = key;
+    }
+    slot->keyed = false;
+    ok = seal ? EVP_EncryptInit_ex2(slot->ctx, rekey != NULL ? gcm_cipher : NULL, rekey, nonce,
+                                    NULL)
+              : EVP_DecryptInit_ex2(slot->ctx, rekey != NULL ? gcm_cipher : NULL, rekey, nonce,
+                                    NULL);
+    if (ok != 1) {
+        return NULL;
+    }
+    if (rekey != NULL) {
+        memcpy(slot->key, key, CMN_KEY_LEN);
+    }
+    slot->keyed = true;
+    return slot->ctx;
+}
+
 int cmn_aead_seal(const uint8_t key[CMN_KEY_LEN], const void *ad, size_t ad_len, const void *pt,
                   size_t pt_len, uint8_t *out)
 {
@@ -92,39 +184,31 @@ int cmn_aead_seal(const uint8_t key[CMN_KEY_LEN], const void *ad, size_t ad_len,
     uint8_t *nonce = out;
     uint8_t *ct = out + CMN_AEAD_NONCE_LEN;
     int n = 0;
-    int ret = -1;
 
     if (ad_len > INT_MAX || pt_len > INT_MAX - CMN_AEAD_OVERHEAD) {
-        goto Exit;
+        return -1;
     }
 
     /* a random 96-bit nonce per message: keys are long-lived, so never reuse a counter */
     cmn_random_bytes(nonce, CMN_AEAD_NONCE_LEN);
 
-    ctx = EVP_CIPHER_CTX_new();
+    ctx = gcm_context(true, key, nonce);
     if (ctx == NULL) {
-        goto Exit;
-    }
-    if (EVP_EncryptInit_ex2(ctx, EVP_aes_256_gcm(), key, nonce, NULL) != 1) {
-        goto Exit;
+        return -1;
     }
     if (ad_len > 0 && EVP_EncryptUpdate(ctx, NULL, &n, ad, (int)ad_len) != 1) {
-        goto Exit;
+        return -1;
     }
     if (pt_len > 0 && EVP_EncryptUpdate(ctx, ct, &n, pt, (int)pt_len) != 1) {
-        goto Exit;
+        return -1;
     }
     if (EVP_EncryptFinal_ex(ctx, ct + pt_len, &n) != 1) {
-        goto Exit;
+        return -1;
     }
     if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CMN_AEAD_TAG_LEN, ct + pt_len) != 1) {
-        goto Exit;
+        return -1;
     }
-    ret = 0;
-
-Exit:
-    EVP_CIPHER_CTX_free(ctx);
-    return ret;
+    return 0;
 }
 
 int cmn_aead_open(const uint8_t key[CMN_KEY_LEN], const void *ad, size_t ad_len, const uint8_t *in,
@@ -134,40 +218,32 @@ int cmn_aead_open(const uint8_t key[CMN_KEY_LEN], const void *ad, size_t ad_len,
     const uint8_t *ct = in + CMN_AEAD_NONCE_LEN;
     size_t ct_len = 0;
     int n = 0;
-    int ret = -1;
 
     if (in_len < CMN_AEAD_OVERHEAD || in_len > INT_MAX || ad_len > INT_MAX) {
-        goto Exit;
+        return -1;
     }
     ct_len = in_len - CMN_AEAD_OVERHEAD;
 
-    ctx = EVP_CIPHER_CTX_new();
+    ctx = gcm_context(false, key, in);
     if (ctx == NULL) {
-        goto Exit;
-    }
-    if (EVP_DecryptInit_ex2(ctx, EVP_aes_256_gcm(), key, in, NULL) != 1) {
-        goto Exit;
+        return -1;
     }
     if (ad_len > 0 && EVP_DecryptUpdate(ctx, NULL, &n, ad, (int)ad_len) != 1) {
-        goto Exit;
+        return -1;
     }
     if (ct_len > 0 && EVP_DecryptUpdate(ctx, out, &n, ct, (int)ct_len) != 1) {
-        goto Exit;
+        return -1;
     }
     if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CMN_AEAD_TAG_LEN, (void *)(ct + ct_len)) !=
         1) {
-        goto Exit;
+        return -1;
     }
     if (EVP_DecryptFinal_ex(ctx, out + ct_len, &n) != 1) {
         /* the tag did not verify: do not hand back unauthenticated plaintext */
         OPENSSL_cleanse(out, ct_len);
-        goto Exit;
+        return -1;
     }
-    ret = 0;
-
-Exit:
-    EVP_CIPHER_CTX_free(ctx);
-    return ret;
+    return 0;
 }
 
 int cmn_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,

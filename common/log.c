@@ -75,22 +75,59 @@ void cmn_log_set_fd(int fd)
     __atomic_store_n(&log_fd, fd, __ATOMIC_RELAXED);
 }
 
-/* "2026-12-03T17:45:42.123Z" into buf; returns its length */
-static size_t format_time(char *buf, size_t bufsize)
+/* the "2026-12-03T17:45:42" part, formatted once per second and thread */
+typedef struct st_log_clock_t {
+    time_t sec;
+    size_t len;
+    char text[32];
+} log_clock_t;
+
+static __thread log_clock_t log_clock = {.sec = -1};
+
+/* "2026-12-03T17:45:42.123Z" into buf (at least 32 bytes); returns its length */
+static size_t format_time(char *buf)
 {
+    static const char fallback[] = "0000-00-00T00:00:00.000Z";
     struct timespec ts;
     struct tm tm;
+    unsigned ms;
     size_t n;
-    int m;
 
-    if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || gmtime_r(&ts.tv_sec, &tm) == NULL) {
-        m = snprintf(buf, bufsize, "0000-00-00T00:00:00.000Z");
-        return m < 0 ? 0 : (size_t)m;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        memcpy(buf, fallback, sizeof(fallback) - 1);
+        return sizeof(fallback) - 1;
+    }
+    if (ts.tv_sec != log_clock.sec) {
+        if (gmtime_r(&ts.tv_sec, &tm) == NULL) {
+            memcpy(buf, fallback, sizeof(fallback) - 1);
+            return sizeof(fallback) - 1;
+        }
+        log_clock.len = strftime(log_clock.text, sizeof(log_clock.text), "%Y-%m-%dT%H:%M:%S",
+                                 &tm);
+        log_clock.sec = ts.tv_sec;
     }
 
-    n = strftime(buf, bufsize, "%Y-%m-%dT%H:%M:%S", &tm);
-    m = snprintf(buf + n, bufsize - n, ".%03ldZ", (long)(ts.tv_nsec / 1000000));
-    return n + (m < 0 ? 0 : (size_t)m);
+    n = log_clock.len;
+    memcpy(buf, log_clock.text, n);
+    ms = (unsigned)(ts.tv_nsec / 1000000) % 1000;
+    buf[n++] = '.';
+    buf[n++] = (char)('0' + ms / 100);
+    buf[n++] = (char)('0' + ms / 10 % 10);
+    buf[n++] = (char)('0' + ms % 10);
+    buf[n++] = 'Z';
+    return n;
+}
+
+/* appends a NUL-terminated string, never past `cap`; returns the new position */
+static size_t append_str(char *line, size_t pos, size_t cap, const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len > cap - pos) {
+        len = cap - pos;
+    }
+    memcpy(line + pos, s, len);
+    return pos + len;
 }
 
 /* appends the message, escaping control bytes so that one event stays one line */
@@ -150,7 +187,6 @@ void cmn_log(cmn_log_level_t level, const char *reqid, const char *fmt, ...)
     va_list ap;
     size_t pos;
     int n;
-    int m;
 
     if (!cmn_log_enabled(level)) {
         return;
@@ -163,18 +199,17 @@ void cmn_log(cmn_log_level_t level, const char *reqid, const char *fmt, ...)
         msg[0] = '\0';
     }
 
-    pos = format_time(line, sizeof(line));
+    pos = format_time(line);
+    line[pos++] = ' ';
+    pos = append_str(line, pos, sizeof(line), cmn_log_level_name(level));
+    pos = append_str(line, pos, sizeof(line), " ");
+    pos = append_str(line, pos, sizeof(line), log_daemon);
     if (reqid != NULL) {
         cmn_log_escape(reqid, strlen(reqid), CMN_LOG_REQID_MAX, reqbuf, sizeof(reqbuf));
-        m = snprintf(line + pos, sizeof(line) - pos, " %s %s req=%s ", cmn_log_level_name(level),
-                     log_daemon, reqbuf);
-    } else {
-        m = snprintf(line + pos, sizeof(line) - pos, " %s %s ", cmn_log_level_name(level),
-                     log_daemon);
+        pos = append_str(line, pos, sizeof(line), " req=");
+        pos = append_str(line, pos, sizeof(line), reqbuf);
     }
-    if (m > 0) {
-        pos += (size_t)m;
-    }
+    pos = append_str(line, pos, sizeof(line), " ");
     if (pos + LOG_TAIL_RESERVE > sizeof(line)) {
         pos = sizeof(line) - LOG_TAIL_RESERVE;
     }

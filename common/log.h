@@ -38,15 +38,18 @@ void cmn_log_set_fd(int fd);
 void cmn_log(cmn_log_level_t level, const char *reqid, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define cmn_log_debug(reqid, ...)                                                                  \
+/* the level is checked first, so arguments (a request id, an escaped value) cost nothing when
+ * the line is not printed */
+#define CMN_LOG_AT(level, reqid, ...)                                                              \
     do {                                                                                           \
-        if (cmn_log_enabled(CMN_LOG_DEBUG)) {                                                      \
-            cmn_log(CMN_LOG_DEBUG, (reqid), __VA_ARGS__);                                          \
+        if (cmn_log_enabled(level)) {                                                              \
+            cmn_log((level), (reqid), __VA_ARGS__);                                                \
         }                                                                                          \
     } while (0)
-#define cmn_log_info(reqid, ...) cmn_log(CMN_LOG_INFO, (reqid), __VA_ARGS__)
-#define cmn_log_warn(reqid, ...) cmn_log(CMN_LOG_WARN, (reqid), __VA_ARGS__)
-#define cmn_log_error(reqid, ...) cmn_log(CMN_LOG_ERROR, (reqid), __VA_ARGS__)
+#define cmn_log_debug(reqid, ...) CMN_LOG_AT(CMN_LOG_DEBUG, (reqid), __VA_ARGS__)
+#define cmn_log_info(reqid, ...) CMN_LOG_AT(CMN_LOG_INFO, (reqid), __VA_ARGS__)
+#define cmn_log_warn(reqid, ...) CMN_LOG_AT(CMN_LOG_WARN, (reqid), __VA_ARGS__)
+#define cmn_log_error(reqid, ...) CMN_LOG_AT(CMN_LOG_ERROR, (reqid), __VA_ARGS__)
 
 /**
  * writes a short fingerprint of a secret value into `buf` ("sha256:1a2b3c4d": the first 8 hex

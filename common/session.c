@@ -152,6 +152,11 @@ void cmn_session_destroy(cmn_session_t *session)
     if (session == NULL) {
         return;
     }
+    if (session->compact) {
+        json_decref(session->claims);
+        free(session);
+        return;
+    }
     free(session->id);
     free(session->user_id);
     free(session->email);
@@ -162,4 +167,87 @@ void cmn_session_destroy(cmn_session_t *session)
     free(session->groups.items);
     json_decref(session->claims);
     free(session);
+}
+
+/* the claims a compact copy keeps; NULL when none */
+static json_t *kept_claims(const cmn_session_t *s, const json_t *keep)
+{
+    json_t *out = NULL;
+    const char *name;
+    json_t *value;
+
+    if (!json_is_object(s->claims)) {
+        return NULL;
+    }
+    if (keep == NULL) {
+        return json_object_size(s->claims) > 0 ? json_incref(s->claims) : NULL;
+    }
+    json_object_foreach(s->claims, name, value) {
+        bool wanted = json_object_get(keep, name) != NULL ||
+                      (!s->email_verified && strcmp(name, "email_verified") == 0);
+        if (!wanted) {
+            continue;
+        }
+        if (out == NULL) {
+            out = json_object();
+        }
+        if (out == NULL || json_object_set(out, name, value) != 0) {
+            cmn_unreachable("out of memory");
+        }
+    }
+    return out;
+}
+
+static size_t size_of(const char *s)
+{
+    return s != NULL ? strlen(s) + 1 : 0;
+}
+
+/* copies `s` (or NULL) to *pos and moves it on */
+static char *put_string(char **pos, const char *s)
+{
+    char *at = *pos;
+    size_t n = size_of(s);
+
+    if (s == NULL) {
+        return NULL;
+    }
+    memcpy(at, s, n);
+    *pos += n;
+    return at;
+}
+
+cmn_session_t *cmn_session_compact(const cmn_session_t *s, const json_t *keep)
+{
+    size_t items = s->groups.len > 0 ? (s->groups.len + 1) * sizeof(char *) : 0;
+    size_t size = sizeof(cmn_session_t) + items + size_of(s->id) + size_of(s->user_id) +
+                  size_of(s->email) + size_of(s->name);
+    cmn_session_t *c;
+    char *pos;
+
+    for (size_t i = 0; i < s->groups.len; i++) {
+        size += size_of(s->groups.items[i]);
+    }
+    c = malloc(size);
+    if (c == NULL) {
+        cmn_unreachable("out of memory");
+    }
+
+    *c = (cmn_session_t){.email_verified = s->email_verified, .issued = s->issued,
+                         .expiry = s->expiry, .compact = true};
+    pos = (char *)(c + 1) + items;
+    if (items > 0) {
+        c->groups.items = (char **)(c + 1);
+        for (size_t i = 0; i < s->groups.len; i++) {
+            c->groups.items[i] = put_string(&pos, s->groups.items[i]);
+        }
+        c->groups.items[s->groups.len] = NULL;
+        c->groups.len = s->groups.len;
+    }
+    c->id = put_string(&pos, s->id);
+    c->user_id = put_string(&pos, s->user_id);
+    c->email = put_string(&pos, s->email);
+    c->name = put_string(&pos, s->name);
+    c->claims = kept_claims(s, keep);
+    return c;
 }

@@ -31,13 +31,23 @@ typedef struct st_cmn_session_t {
     bool email_verified;
     char *name;
     cmn_strlist_t groups;
-    json_t *claims; /* owned reference */
+    json_t *claims; /* owned reference; NULL in a compact copy that keeps no claims */
     uint64_t issued;
     uint64_t expiry;
+    bool compact; /* made by cmn_session_compact: one allocation */
 } cmn_session_t;
 
 /** parses a session record's "data" object; returns NULL with `*err` set (caller destroys) */
 cmn_session_t *cmn_session_from_json(const char *id, const json_t *data, const char **err);
 void cmn_session_destroy(cmn_session_t *session);
+
+/**
+ * A copy of `s` in one allocation, for a cache: every field, and of the claims only those whose
+ * name is a key of `keep` (a JSON object used as a set; NULL keeps them all). An email_verified
+ * claim that says false is kept whenever `s->email_verified` is false, since a policy reads it
+ * then. Claim values are shared with `s`, not copied, so `s` is destroyed on this thread.
+ * Destroy the copy with cmn_session_destroy. Aborts on OOM.
+ */
+cmn_session_t *cmn_session_compact(const cmn_session_t *s, const json_t *keep);
 
 #endif

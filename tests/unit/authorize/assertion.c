@@ -227,6 +227,41 @@ static void test_claim_headers(void **state)
     assert_string_equal(out[0].name.base, "X-Pomerium-Claim-Email");
 }
 
+/* the session's own fields, rendered without JSON: same cleaning, limit and fall-back */
+static void test_claim_headers_from_fields(void **state)
+{
+    char *names[] = {"name", "user", "sub", "groups", "email"};
+    static char long_email[AUTHZ_CLAIM_VALUE_MAX + 2];
+    authz_header_t out[AUTHZ_CLAIM_HEADERS_MAX];
+    const authz_header_t *h;
+    size_t n;
+
+    config.jwt_claims_headers.items = names;
+    config.jwt_claims_headers.len = 5;
+    session.name = "Al\x01ice\n";
+    session.groups.len = 0;
+    memset(long_email, 'e', sizeof(long_email) - 1);
+    session.email = long_email;
+    json_object_set_new(session.claims, "email", json_string("from-claims@example.com"));
+    n = authz_claim_headers(&pool, &config, &session, 4096, out);
+
+    /* control bytes dropped; an empty group list is an empty value; too long is left out */
+    assert_int_equal(n, 4);
+    assert_string_equal(find_header(out, n, "X-Pomerium-Claim-Name")->value.base, "Alice");
+    assert_string_equal(find_header(out, n, "X-Pomerium-Claim-User")->value.base, "sub-1");
+    assert_string_equal(find_header(out, n, "X-Pomerium-Claim-Sub")->value.base, "sub-1");
+    h = find_header(out, n, "X-Pomerium-Claim-Groups");
+    assert_non_null(h);
+    assert_int_equal(h->value.len, 0);
+    assert_null(find_header(out, n, "X-Pomerium-Claim-Email"));
+
+    /* a field the session lacks is read from the claims */
+    session.email = NULL;
+    n = authz_claim_headers(&pool, &config, &session, 4096, out);
+    assert_string_equal(find_header(out, n, "X-Pomerium-Claim-Email")->value.base,
+                        "from-claims@example.com");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -236,6 +271,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_groups_truncated_when_too_long, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_reuses_until_margin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_claim_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_claim_headers_from_fields, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

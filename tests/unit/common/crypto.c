@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <cmocka.h>
 #include "common/crypto.h"
 
@@ -101,6 +102,52 @@ static void test_aead_round_trip(void **state)
     assert_int_equal(cmn_aead_seal(key, "ad", 2, pt, sizeof(pt), sealed2), 0);
     assert_memory_not_equal(sealed, sealed2, CMN_AEAD_NONCE_LEN);
     assert_memory_not_equal(sealed + CMN_AEAD_NONCE_LEN, sealed2 + CMN_AEAD_NONCE_LEN, sizeof(pt));
+}
+
+static void *open_on_thread(void *arg)
+{
+    uint8_t *sealed = arg;
+    uint8_t key[CMN_KEY_LEN];
+    uint8_t opened[8];
+
+    memset(key, 0x42, sizeof(key));
+    return cmn_aead_open(key, "ad", 2, sealed, 8 + CMN_AEAD_OVERHEAD, opened) == 0 &&
+                   memcmp(opened, "8 bytes!", 8) == 0
+               ? sealed
+               : NULL;
+}
+
+/* the per-thread contexts: keys that alternate, a wrong key after a right one, other threads */
+static void test_aead_contexts_reused(void **state)
+{
+    uint8_t k1[CMN_KEY_LEN], k2[CMN_KEY_LEN];
+    uint8_t s1[8 + CMN_AEAD_OVERHEAD], s2[8 + CMN_AEAD_OVERHEAD];
+    uint8_t opened[8];
+    pthread_t thread;
+    void *result = NULL;
+
+    memset(k1, 0x42, sizeof(k1));
+    memset(k2, 0x43, sizeof(k2));
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(cmn_aead_seal(k1, "ad", 2, "8 bytes!", 8, s1), 0);
+        assert_int_equal(cmn_aead_seal(k2, "ad", 2, "8 bytes?", 8, s2), 0);
+        assert_int_equal(cmn_aead_open(k1, "ad", 2, s1, sizeof(s1), opened), 0);
+        assert_memory_equal(opened, "8 bytes!", 8);
+        assert_int_equal(cmn_aead_open(k2, "ad", 2, s1, sizeof(s1), opened), -1);
+        assert_int_equal(cmn_aead_open(k2, "ad", 2, s2, sizeof(s2), opened), 0);
+        assert_memory_equal(opened, "8 bytes?", 8);
+        assert_int_equal(cmn_aead_open(k1, "ad", 2, s2, sizeof(s2), opened), -1);
+    }
+
+    /* a failed open leaves nothing behind for the next one */
+    s1[sizeof(s1) - 1] ^= 1;
+    assert_int_equal(cmn_aead_open(k1, "ad", 2, s1, sizeof(s1), opened), -1);
+    s1[sizeof(s1) - 1] ^= 1;
+    assert_int_equal(cmn_aead_open(k1, "ad", 2, s1, sizeof(s1), opened), 0);
+
+    assert_int_equal(pthread_create(&thread, NULL, open_on_thread, s1), 0);
+    assert_int_equal(pthread_join(thread, &result), 0);
+    assert_ptr_equal(result, s1);
 }
 
 static void test_aead_empty_plaintext(void **state)
@@ -325,7 +372,7 @@ int main(void)
         cmocka_unit_test(test_consttime_eq),         cmocka_unit_test(test_random),
         cmocka_unit_test(test_base64url_vectors),    cmocka_unit_test(test_base64_alphabets),
         cmocka_unit_test(test_base64url_strict),     cmocka_unit_test(test_base64_std_strict),
-        cmocka_unit_test(test_base64_std_secret),
+        cmocka_unit_test(test_base64_std_secret),    cmocka_unit_test(test_aead_contexts_reused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

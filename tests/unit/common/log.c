@@ -94,6 +94,35 @@ static void test_levels(void **state)
     assert_string_equal(cmn_log_level_name(CMN_LOG_INFO), "info");
 }
 
+static int evaluated;
+
+static const char *counted(void)
+{
+    evaluated++;
+    return "id";
+}
+
+/* a line below the level costs nothing: not even its arguments are computed */
+static void test_arguments_skipped(void **state)
+{
+    char buf[4096];
+
+    cmn_log_set_level(CMN_LOG_WARN);
+    evaluated = 0;
+    cmn_log_info(counted(), "hidden %s", counted());
+    cmn_log_debug(counted(), "hidden");
+    assert_int_equal(evaluated, 0);
+    cmn_log_warn(counted(), "shown %s", counted());
+    assert_int_equal(evaluated, 2);
+
+    /* the cached second of the timestamp is the clock's: two lines agree to the second */
+    cmn_log_error(NULL, "again");
+    drain(buf, sizeof(buf));
+    assert_matches(buf, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                        "warn test req=id shown id\n"
+                        "[0-9T:.-]+Z error test again\n");
+}
+
 /* one event is one line, however hostile or long the message */
 static void test_one_line(void **state)
 {
@@ -177,6 +206,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_line_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arguments_skipped, setup, teardown),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_err_strings),

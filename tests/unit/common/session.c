@@ -136,12 +136,71 @@ static void test_bad_id(void **state)
     json_decref(data);
 }
 
+static void test_compact_copy(void **state)
+{
+    json_t *data = load(good);
+    json_t *keep = json_pack("{s:b,s:b}", "department", 1, "absent", 1);
+    const char *err = NULL;
+    cmn_session_t *s = cmn_session_from_json("sid-1", data, &err);
+    cmn_session_t *c;
+    cmn_session_t *all;
+
+    assert_non_null(s);
+    json_decref(data);
+    json_object_set_new(s->claims, "picture", json_string("https://x/p.png"));
+
+    c = cmn_session_compact(s, keep);
+    all = cmn_session_compact(s, NULL);
+    cmn_session_destroy(s);
+
+    /* every field survives the original, in one block */
+    assert_true(c->compact);
+    assert_string_equal(c->id, "sid-1");
+    assert_string_equal(c->user_id, "sub-1");
+    assert_string_equal(c->email, "alice@example.com");
+    assert_string_equal(c->name, "Alice");
+    assert_true(c->email_verified);
+    assert_int_equal(c->groups.len, 2);
+    assert_string_equal(c->groups.items[0], "admins");
+    assert_string_equal(c->groups.items[1], "ops");
+    assert_null(c->groups.items[2]);
+    assert_int_equal(c->issued, 1700000000);
+    assert_int_equal(c->expiry, 1700050400);
+    assert_int_equal(json_object_size(c->claims), 1);
+    assert_string_equal(json_string_value(json_object_get(c->claims, "department")), "eng");
+    assert_int_equal(json_object_size(all->claims), 2);
+    assert_non_null(json_object_get(all->claims, "picture"));
+    cmn_session_destroy(c);
+    cmn_session_destroy(all);
+
+    /* nothing kept: no claims object at all; an unverified email keeps what says so */
+    data = json_pack("{s:s,s:s,s:b,s:{s:b,s:s},s:I,s:I}", "user_id", "u", "email", "e@x",
+                     "email_verified", 0, "claims", "email_verified", 0, "other", "x", "issued",
+                     (json_int_t)1, "expiry", (json_int_t)2);
+    s = cmn_session_from_json("sid-2", data, &err);
+    assert_non_null(s);
+    json_decref(data);
+    json_object_clear(keep);
+    c = cmn_session_compact(s, keep);
+    assert_null(c->name);
+    assert_int_equal(c->groups.len, 0);
+    assert_int_equal(json_object_size(c->claims), 1);
+    assert_true(json_is_false(json_object_get(c->claims, "email_verified")));
+    cmn_session_destroy(c);
+    s->email_verified = true;
+    c = cmn_session_compact(s, keep);
+    assert_null(c->claims);
+    cmn_session_destroy(c);
+    cmn_session_destroy(s);
+    json_decref(keep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_record), cmocka_unit_test(test_minimal_record),
         cmocka_unit_test(test_bad_records), cmocka_unit_test(test_too_many_groups),
-        cmocka_unit_test(test_bad_id),
+        cmocka_unit_test(test_bad_id),         cmocka_unit_test(test_compact_copy),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
