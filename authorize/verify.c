@@ -15,6 +15,7 @@
 #include "authorize/policy.h"
 
 #define LOG_VALUE_MAX 200
+#define AUTHZ_COOKIE_TRIES_MAX 4 /* session cookies of the name tried per request */
 
 #define REASONS_TEXT_MAX 256 /* the joined reasons of one decision (log and debug header) */
 
@@ -321,24 +322,37 @@ static void fetch_session(h2o_req_t *req, verify_ctx_t *ctx)
     }
 }
 
-/* the cookie, opened for the scope T's host gets: cookie_domain when inside it, else itself */
+/*
+ * The cookie, opened for the scope T's host gets: cookie_domain when inside it, else itself.
+ * Several cookies of the name may come (a stale host-only one beside the domain one); the first
+ * that opens wins, and at most AUTHZ_COOKIE_TRIES_MAX are tried so the work stays bounded.
+ */
 static int read_ticket(h2o_req_t *req, verify_ctx_t *ctx, const char **reason)
 {
     const cmn_config_t *config = authz_app->config;
-    h2o_iovec_t value = cmn_cookie_from_req(req, config->cookie_name);
     const char *scope = authz_cookie_scope(&req->pool, ctx->target.host);
+    cmn_cookie_cursor_t cursor = {0};
     const char *err = NULL;
+    unsigned tries = 0;
+    h2o_iovec_t value;
 
-    if (value.base == NULL || value.len == 0) {
-        *reason = "no-session-cookie";
-        return -1;
-    }
-    if (cmn_cookie_open(authz_app->keys.cookie, config->cookie_name, scope, value.base, value.len,
-                        now_s(), &ctx->ticket, &err) != 0) {
+    *reason = "no-session-cookie";
+    while (tries < AUTHZ_COOKIE_TRIES_MAX) {
+        value = cmn_cookie_from_req_next(req, config->cookie_name, &cursor);
+        if (value.base == NULL) {
+            break;
+        }
+        if (value.len == 0) {
+            continue;
+        }
+        tries++;
+        if (cmn_cookie_open(authz_app->keys.cookie, config->cookie_name, scope, value.base,
+                            value.len, now_s(), &ctx->ticket, &err) == 0) {
+            return 0;
+        }
         *reason = err == cmn_err_expired ? "cookie-expired" : "cookie-invalid";
-        return -1;
     }
-    return 0;
+    return -1;
 }
 
 static void verify_with_session(h2o_req_t *req, verify_ctx_t *ctx)

@@ -172,11 +172,18 @@ static bool is_ows(char c)
 
 h2o_iovec_t cmn_cookie_find(h2o_iovec_t header, const char *name)
 {
+    size_t offset = 0;
+
+    return cmn_cookie_find_next(header, name, &offset);
+}
+
+h2o_iovec_t cmn_cookie_find_next(h2o_iovec_t header, const char *name, size_t *offset)
+{
     size_t name_len = strlen(name);
-    const char *p = header.base;
+    const char *p = header.base + *offset;
     const char *end = header.base + header.len;
 
-    if (header.base == NULL || name_len == 0) {
+    if (header.base == NULL || name_len == 0 || *offset >= header.len) {
         return h2o_iovec_init(NULL, 0);
     }
 
@@ -204,10 +211,29 @@ h2o_iovec_t cmn_cookie_find(h2o_iovec_t header, const char *name)
                 while (v_end > v && is_ows(v_end[-1])) {
                     v_end--;
                 }
+                *offset = (size_t)(pair_end - header.base) + (pair_end < end ? 1 : 0);
                 return h2o_iovec_init(v, (size_t)(v_end - v));
             }
         }
         p = pair_end + 1;
+    }
+    return h2o_iovec_init(NULL, 0);
+}
+
+h2o_iovec_t cmn_cookie_from_req_next(h2o_req_t *req, const char *name, cmn_cookie_cursor_t *cur)
+{
+    if (!cur->started) {
+        cur->started = true;
+        cur->header = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, -1);
+    }
+    while (cur->header != -1) {
+        h2o_iovec_t found =
+            cmn_cookie_find_next(req->headers.entries[cur->header].value, name, &cur->offset);
+        if (found.base != NULL) {
+            return found;
+        }
+        cur->header = h2o_find_header(&req->headers, H2O_TOKEN_COOKIE, cur->header);
+        cur->offset = 0;
     }
     return h2o_iovec_init(NULL, 0);
 }

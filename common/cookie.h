@@ -3,6 +3,7 @@
 #ifndef CMN_COOKIE_H
 #define CMN_COOKIE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <h2o.h>
@@ -40,8 +41,27 @@ int cmn_cookie_open(const uint8_t key[CMN_KEY_LEN], const char *name, const char
  */
 h2o_iovec_t cmn_cookie_find(h2o_iovec_t header, const char *name);
 
-/** finds cookie `name` across every Cookie header of a request */
+/**
+ * Like cmn_cookie_find, starting at `*offset` (0 for the first); on a match moves `*offset`
+ * past it, so repeated calls return every cookie of that name in the header, in order.
+ */
+h2o_iovec_t cmn_cookie_find_next(h2o_iovec_t header, const char *name, size_t *offset);
+
+/** finds cookie `name` across every Cookie header of a request (the first one) */
 h2o_iovec_t cmn_cookie_from_req(h2o_req_t *req, const char *name);
+
+/* where cmn_cookie_from_req_next goes on from; start from {0} */
+typedef struct st_cmn_cookie_cursor_t {
+    bool started;
+    ssize_t header; /* index in req->headers, -1 when done */
+    size_t offset;  /* within that header's value */
+} cmn_cookie_cursor_t;
+
+/**
+ * Every cookie `name` of a request in turn, across Cookie headers: a browser sends a host-only
+ * and a domain cookie of the same name side by side, and only one of them may open.
+ */
+h2o_iovec_t cmn_cookie_from_req_next(h2o_req_t *req, const char *name, cmn_cookie_cursor_t *cur);
 
 typedef struct st_cmn_cookie_attrs_t {
     const char *domain; /* NULL = host-only */

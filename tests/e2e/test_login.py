@@ -186,6 +186,16 @@ class VerifyContract(unittest.TestCase):
                          [target])
         self.assertEqual(r.header_all("set-cookie"), [])
 
+    def test_a_stale_cookie_beside_the_valid_one_does_not_lock_the_user_out(self):
+        b, r = login(VERIFY_HOST, ALICE)
+        self.assertEqual(r.status, 200)
+        good = b.find_cookie(COOKIE).value
+        target = public_url(VERIFY_HOST, "/two-cookies")
+        for cookies in (["%s=garbage" % COOKIE, "%s=%s" % (COOKIE, good)],
+                        ["%s=%s" % (COOKIE, good), "%s=garbage" % COOKIE]):
+            r = self.verify(target, headers={"Cookie": "; ".join(cookies)})
+            self.assertEqual(r.status, 200, cookies[0][:20])
+
     def test_unknown_route_is_403_not_404(self):
         r = self.verify("https://nowhere.example/")
         self.assertEqual(r.status, 403)

@@ -320,9 +320,27 @@ static void test_build(void **state)
     assert_built("n", "v", &bad_same_site, NULL);
 }
 
+/* every cookie of one name, in order, within a header: the first is not always the good one */
+static void test_find_next_walks_every_match(void **state)
+{
+    h2o_iovec_t header = h2o_iovec_init(H2O_STRLIT("_p=one; other=x; _p=two;_p=; _p = three"));
+    size_t offset = 0;
+    const char *want[] = {"one", "two", "", "three"};
+
+    for (size_t i = 0; i < 4; i++) {
+        h2o_iovec_t v = cmn_cookie_find_next(header, "_p", &offset);
+        assert_non_null(v.base);
+        assert_int_equal(v.len, strlen(want[i]));
+        assert_memory_equal(v.base, want[i], v.len);
+    }
+    assert_null(cmn_cookie_find_next(header, "_p", &offset).base);
+    assert_null(cmn_cookie_find_next(header, "_p", &offset).base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_find_next_walks_every_match),
         cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_length),
         cmocka_unit_test(test_tampered),    cmocka_unit_test(test_other_name_scope_key),
         cmocka_unit_test(test_expired),     cmocka_unit_test(test_malformed),
