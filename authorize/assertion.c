@@ -63,6 +63,14 @@ static json_t *string_or_empty(const char *s)
 
 json_t *authz_assertion_claims(const authz_assertion_params_t *p, bool with_groups)
 {
+    return authz_assertion_claims_shrunk(p, with_groups ? AUTHZ_CLAIMS_FULL
+                                                        : AUTHZ_CLAIMS_NO_GROUPS);
+}
+
+json_t *authz_assertion_claims_shrunk(const authz_assertion_params_t *p,
+                                      authz_claims_size_t size)
+{
+    bool with_groups = size == AUTHZ_CLAIMS_FULL;
     const cmn_session_t *s = p->session;
     json_t *claims = json_object();
     char jti[CMN_ID_LEN + 1];
@@ -78,7 +86,11 @@ json_t *authz_assertion_claims(const authz_assertion_params_t *p, bool with_grou
     json_object_set_new(claims, "sub", string_or_empty(s->user_id));
     json_object_set_new(claims, "user", string_or_empty(s->user_id));
     json_object_set_new(claims, "email", string_or_empty(s->email));
-    json_object_set_new(claims, "name", string_or_empty(s->name));
+    if (size == AUTHZ_CLAIMS_NO_GROUPS_NO_NAME) {
+        json_object_set_new(claims, "name_truncated", json_true());
+    } else {
+        json_object_set_new(claims, "name", string_or_empty(s->name));
+    }
     json_object_set_new(claims, "sid", string_or_empty(s->id));
     json_object_set_new(claims, "jti", json_string(jti));
     json_object_set_new(claims, "iat", json_integer((json_int_t)p->now));
@@ -91,32 +103,35 @@ json_t *authz_assertion_claims(const authz_assertion_params_t *p, bool with_grou
     return claims;
 }
 
-static char *sign_claims(const authz_assertion_params_t *p, bool with_groups)
+static char *sign_claims(const authz_assertion_params_t *p, authz_claims_size_t size)
 {
-    json_t *claims = authz_assertion_claims(p, with_groups);
+    json_t *claims = authz_assertion_claims_shrunk(p, size);
     char *jwt = cmn_signer_sign(p->signer, claims);
 
     json_decref(claims);
     return jwt;
 }
 
+/* groups go first, then the display name: neither is needed to identify the user */
 char *authz_assertion_mint(const authz_assertion_params_t *p, bool *truncated)
 {
-    char *jwt = sign_claims(p, true);
+    static const authz_claims_size_t sizes[] = {AUTHZ_CLAIMS_FULL, AUTHZ_CLAIMS_NO_GROUPS,
+                                                AUTHZ_CLAIMS_NO_GROUPS_NO_NAME};
 
     *truncated = false;
-    if (jwt == NULL || p->max_len == 0 || strlen(jwt) <= p->max_len) {
-        return jwt;
-    }
-
-    free(jwt);
-    *truncated = true;
-    jwt = sign_claims(p, false);
-    if (jwt != NULL && strlen(jwt) > p->max_len) {
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        char *jwt = sign_claims(p, sizes[i]);
+        if (jwt == NULL) {
+            *truncated = false; /* signing failed, whatever the size */
+            return NULL;
+        }
+        if (p->max_len == 0 || strlen(jwt) <= p->max_len) {
+            return jwt;
+        }
         free(jwt);
-        jwt = NULL;
+        *truncated = true;
     }
-    return jwt;
+    return NULL; /* even the smallest form is too long: *truncated says so */
 }
 
 authz_assertion_cache_t *authz_assertion_cache_create(void)

@@ -38,10 +38,22 @@ typedef struct st_authz_assertion_params_t {
  */
 json_t *authz_assertion_claims(const authz_assertion_params_t *p, bool with_groups);
 
+/* how much of the identity an assertion carries, from all to the least that still identifies */
+typedef enum en_authz_claims_size_t {
+    AUTHZ_CLAIMS_FULL = 0,
+    AUTHZ_CLAIMS_NO_GROUPS,        /* "groups_truncated": true */
+    AUTHZ_CLAIMS_NO_GROUPS_NO_NAME /* also "name_truncated": true */
+} authz_claims_size_t;
+
+/** the claims at a given size; caller decrefs */
+json_t *authz_assertion_claims_shrunk(const authz_assertion_params_t *p,
+                                      authz_claims_size_t size);
+
 /**
- * Signs an assertion; when it would be longer than p->max_len, signs it again without groups
- * and sets `*truncated`. Returns a malloc'd JWT (caller frees) or NULL (signing failed, or even
- * the groupless one is too long).
+ * Signs an assertion; when it would be longer than p->max_len, signs it again without groups,
+ * then also without the name, and sets `*truncated`. Returns a malloc'd JWT (caller frees), or
+ * NULL: with `*truncated` false signing failed; with it true even the smallest form is too long
+ * (an identity no header block can carry).
  */
 char *authz_assertion_mint(const authz_assertion_params_t *p, bool *truncated);
 
@@ -52,7 +64,8 @@ void authz_assertion_cache_destroy(authz_assertion_cache_t *cache);
 
 /**
  * A signed assertion from the cache, or a new one that is then cached. The result is borrowed
- * from the cache: copy it before the next call on the same cache. NULL when minting failed.
+ * from the cache: copy it before the next call on the same cache. NULL when minting failed
+ * (`*truncated` as for authz_assertion_mint).
  * Not thread-safe: one cache per thread.
  */
 const char *authz_assertion_get(authz_assertion_cache_t *cache, const authz_assertion_params_t *p,

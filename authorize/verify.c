@@ -16,6 +16,7 @@
 
 #define LOG_VALUE_MAX 200
 #define AUTHZ_COOKIE_TRIES_MAX 4 /* session cookies of the name tried per request */
+#define AUTHZ_IDENTITY_TOO_LARGE 1 /* add_identity_headers: no assertion can carry this user */
 
 #define REASONS_TEXT_MAX 256 /* the joined reasons of one decision (log and debug header) */
 
@@ -192,13 +193,19 @@ static int add_identity_headers(h2o_req_t *req, verify_ctx_t *ctx, const cmn_ses
     char fp[32];
 
     cmn_redact(session->id, strlen(session->id), fp, sizeof(fp));
+    if (jwt == NULL && truncated) {
+        cmn_log_warn(cmn_req_id(req), "identity of session %s does not fit the %d-byte header "
+                     "block even without groups and name", fp, AUTHZ_HEADER_BLOCK_MAX);
+        return AUTHZ_IDENTITY_TOO_LARGE;
+    }
     if (jwt == NULL) {
-        cmn_log_error(cmn_req_id(req), "identity assertion for session %s not signed", fp);
+        cmn_log_error(cmn_req_id(req), "signing the identity assertion for session %s failed",
+                      fp);
         return -1;
     }
     if (truncated) {
-        cmn_log_warn(cmn_req_id(req), "groups of session %s (%zu) dropped from the assertion:"
-                     " header block over %d bytes", fp, session->groups.len,
+        cmn_log_warn(cmn_req_id(req), "groups (%zu) or name of session %s dropped from the "
+                     "assertion: header block over %d bytes", session->groups.len, fp,
                      AUTHZ_HEADER_BLOCK_MAX);
     }
 
@@ -227,10 +234,17 @@ static void decide(h2o_req_t *req, verify_ctx_t *ctx, const cmn_session_t *sessi
     authz_policy_evaluate(ctx->route->policy, &ctx->pin, session, &d);
     switch (d.verdict) {
     case AUTHZ_VERDICT_ALLOW:
-        if (session != NULL && ctx->route->def->pass_identity_headers &&
-            add_identity_headers(req, ctx, session, version) != 0) {
-            respond_reason(req, ctx, 503, "assertion-failed");
-            return;
+        if (session != NULL && ctx->route->def->pass_identity_headers) {
+            int added = add_identity_headers(req, ctx, session, version);
+            if (added == AUTHZ_IDENTITY_TOO_LARGE) {
+                /* the same for every request of this user: a refusal, not an outage */
+                respond_reason(req, ctx, 403, "identity-too-large");
+                return;
+            }
+            if (added != 0) {
+                respond_reason(req, ctx, 503, "assertion-failed");
+                return;
+            }
         }
         respond_status(req, ctx, 200, &d, NULL);
         return;

@@ -262,10 +262,47 @@ static void test_claim_headers_from_fields(void **state)
                         "from-claims@example.com");
 }
 
+/* a long display name is dropped before the user goes without identity; an identity too
+ * long for any header block is told apart from a signing failure */
+static void test_oversized_identity_shrinks_then_refuses(void **state)
+{
+    authz_assertion_params_t p = params();
+    char *long_text = malloc(5000);
+    char *saved_name = session.name, *saved_email = session.email;
+    bool truncated = false;
+    char *jwt;
+    json_t *c;
+
+    memset(long_text, 'n', 4999);
+    long_text[4999] = '\0';
+    session.name = long_text;
+    jwt = authz_assertion_mint(&p, &truncated);
+    assert_non_null(jwt);
+    assert_true(truncated);
+    assert_true(strlen(jwt) <= p.max_len);
+    c = decode(jwt);
+    assert_null(json_object_get(c, "name"));
+    assert_true(json_is_true(json_object_get(c, "name_truncated")));
+    assert_string_equal(json_string_value(json_object_get(c, "email")), "alice@example.com");
+    json_decref(c);
+    free(jwt);
+
+    session.name = saved_name;
+    session.email = long_text;
+    truncated = false;
+    assert_null(authz_assertion_mint(&p, &truncated));
+    assert_true(truncated);
+
+    session.email = saved_email;
+    free(long_text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claims, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_oversized_identity_shrinks_then_refuses, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_exp_capped_by_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_filter, setup, teardown),
         cmocka_unit_test_setup_teardown(test_groups_truncated_when_too_long, setup, teardown),
