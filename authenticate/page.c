@@ -13,26 +13,10 @@
 
 const char *authn_page_reason(int status)
 {
-    switch (status) {
-    case 200:
-        return "OK";
-    case 302:
-        return "Found";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 502:
-        return "Bad Gateway";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Error";
-    }
+    const char *reason = cmn_reason_phrase(status);
+
+    /* a page needs a title, even for a status without a standard phrase */
+    return reason[0] != '\0' ? reason : "Error";
 }
 
 void authn_page_send(h2o_req_t *req, int status, const char *title, const char *text,

@@ -565,6 +565,17 @@ static void destroy_queue(h2o_multithread_queue_t *queue)
 #endif
 }
 
+/* releases what cmn_http_client_create set up, once the curl thread has ended or never started */
+static void client_free(cmn_http_client_t *client)
+{
+    h2o_multithread_unregister_receiver(client->queue, &client->receiver);
+    destroy_queue(client->queue);
+    curl_multi_cleanup(client->multi);
+    pthread_mutex_destroy(&client->mutex);
+    opts_clear(&client->opts);
+    free(client);
+}
+
 cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_client_config_t *cfg)
 {
     cmn_http_client_t *client;
@@ -596,12 +607,7 @@ cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_clien
     client->queue = h2o_multithread_create_queue(loop);
     h2o_multithread_register_receiver(client->queue, &client->receiver, on_messages);
     if (pthread_create(&client->thread, NULL, client_main, client) != 0) {
-        h2o_multithread_unregister_receiver(client->queue, &client->receiver);
-        destroy_queue(client->queue);
-        curl_multi_cleanup(client->multi);
-        pthread_mutex_destroy(&client->mutex);
-        opts_clear(&client->opts);
-        free(client);
+        client_free(client);
         return NULL;
     }
     return client;
@@ -620,12 +626,7 @@ void cmn_http_client_destroy(cmn_http_client_t *client)
 
     /* the curl thread is gone, so nothing else touches the undelivered messages now */
     drop_list(&client->receiver._messages, NULL);
-    h2o_multithread_unregister_receiver(client->queue, &client->receiver);
-    destroy_queue(client->queue);
-    curl_multi_cleanup(client->multi);
-    pthread_mutex_destroy(&client->mutex);
-    opts_clear(&client->opts);
-    free(client);
+    client_free(client);
 }
 
 int cmn_http_client_send(cmn_http_client_t *client, const cmn_http_request_t *req, cmn_http_cb cb,

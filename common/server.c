@@ -452,8 +452,7 @@ const char *cmn_server_address(const cmn_config_t *config, const char *fallback)
     return fallback;
 }
 
-/* the standard reason phrase, for responses whose caller gives none */
-static const char *reason_of(int status)
+const char *cmn_reason_phrase(int status)
 {
     switch (status) {
     case 200:
@@ -502,7 +501,7 @@ static const char *reason_of(int status)
 static void start_inline(h2o_req_t *req, int status, const char *reason, const char *type)
 {
     req->res.status = status;
-    req->res.reason = reason != NULL ? reason : reason_of(status);
+    req->res.reason = reason != NULL ? reason : cmn_reason_phrase(status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type,
                    strlen(type));
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,

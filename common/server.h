@@ -80,6 +80,9 @@ cmn_server_t *cmn_server_from_handler(h2o_handler_t *self);
 const char *cmn_server_address(const cmn_config_t *config, const char *fallback);
 
 /* responses */
+/** the standard reason phrase for `status`, or "" for a status without one here */
+const char *cmn_reason_phrase(int status);
+
 void cmn_send_text(h2o_req_t *req, int status, const char *reason, const char *body);
 void cmn_send_json(h2o_req_t *req, int status, const char *json); /* body copied into the pool */
 void cmn_send_html(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body);

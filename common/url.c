@@ -27,7 +27,7 @@ static bool is_unreserved(char c)
     return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int hex_value(char c)
+int cmn_hex_value(char c)
 {
     if (is_digit(c)) {
         return c - '0';
@@ -270,8 +270,8 @@ h2o_iovec_t cmn_url_decode(h2o_mem_pool_t *pool, const char *s, size_t len)
         if (i + 2 >= len) {
             return h2o_iovec_init(NULL, 0);
         }
-        int hi = hex_value(s[i + 1]);
-        int lo = hex_value(s[i + 2]);
+        int hi = cmn_hex_value(s[i + 1]);
+        int lo = cmn_hex_value(s[i + 2]);
         if (hi < 0 || lo < 0) {
             return h2o_iovec_init(NULL, 0);
         }

@@ -32,6 +32,9 @@ int cmn_url_parse(const char *s, size_t len, cmn_url_t *out, const char **err);
 /** the port a URL is reached on: the explicit one, else 443 for https and 80 for http */
 uint16_t cmn_url_effective_port(const cmn_url_t *url);
 
+/** the value of one hexadecimal digit in either case, or -1 for any other byte */
+int cmn_hex_value(char c);
+
 /** percent-decodes once into the pool (NUL-terminated); '+' stays '+'. NULL on a bad escape */
 h2o_iovec_t cmn_url_decode(h2o_mem_pool_t *pool, const char *s, size_t len);
 

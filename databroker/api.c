@@ -7,6 +7,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/server.h"
+#include "common/url.h"
 #include "databroker/api.h"
 
 #define SEGMENTS_MAX 5
@@ -120,20 +121,6 @@ static bool valid_id(const char *s)
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* percent-decodes s[0..len) into out (NUL-terminated); -1 when malformed, too long or has NUL */
 static int pct_decode(const char *s, size_t len, char *out, size_t outsize)
 {
@@ -148,8 +135,8 @@ static int pct_decode(const char *s, size_t len, char *out, size_t outsize)
             if (len - i < 3) {
                 return -1;
             }
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = cmn_hex_value(s[i + 1]);
+            lo = cmn_hex_value(s[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
                 return -1;
             }

@@ -952,10 +952,26 @@ static bool redis_ready(broker_store_t *s)
     return r->main.up && r->follow.up && r->follow_synced;
 }
 
-static redis_op_t *script_op(redis_store_t *r, op_kind_t kind, int script, const char *type,
+/* a new op for one store call, or NULL once `cb` has been told why (storage down, no memory) */
+static redis_op_t *begin_op(broker_store_t *s, op_kind_t kind, broker_store_cb cb, void *ctx)
+{
+    redis_op_t *op;
+
+    if (!redis_ready(s)) {
+        fail_now(cb, ctx, cmn_err_unavailable);
+        return NULL;
+    }
+    op = op_new((redis_store_t *)s, kind, cb, ctx);
+    if (op == NULL) {
+        fail_now(cb, ctx, cmn_err_no_memory);
+    }
+    return op;
+}
+
+static redis_op_t *script_op(broker_store_t *s, op_kind_t kind, int script, const char *type,
                              const char *id, broker_store_cb cb, void *ctx)
 {
-    redis_op_t *op = op_new(r, kind, cb, ctx);
+    redis_op_t *op = begin_op(s, kind, cb, ctx);
 
     if (op == NULL) {
         return NULL;
@@ -979,16 +995,9 @@ static redis_op_t *script_op(redis_store_t *r, op_kind_t kind, int script, const
 static void redis_get(broker_store_t *s, const char *type, const char *id, broker_store_cb cb,
                       void *ctx)
 {
-    redis_store_t *r = (redis_store_t *)s;
-    redis_op_t *op;
+    redis_op_t *op = begin_op(s, OP_GET, cb, ctx);
 
-    if (!redis_ready(s)) {
-        fail_now(cb, ctx, cmn_err_unavailable);
-        return;
-    }
-    op = op_new(r, OP_GET, cb, ctx);
     if (op == NULL) {
-        fail_now(cb, ctx, cmn_err_no_memory);
         return;
     }
     snprintf(op->key_rec, sizeof(op->key_rec), "portcullis:rec:%s:%s", type, id);
@@ -1001,15 +1010,9 @@ static void redis_put(broker_store_t *s, const char *type, const char *id, json_
                       uint64_t ttl_s, broker_store_cb cb, void *ctx)
 {
     redis_store_t *r = (redis_store_t *)s;
-    redis_op_t *op;
+    redis_op_t *op = script_op(s, OP_PUT, SCRIPT_PUT, type, id, cb, ctx);
 
-    if (!redis_ready(s)) {
-        fail_now(cb, ctx, cmn_err_unavailable);
-        return;
-    }
-    op = script_op(r, OP_PUT, SCRIPT_PUT, type, id, cb, ctx);
     if (op == NULL) {
-        fail_now(cb, ctx, cmn_err_no_memory);
         return;
     }
     op->data_json = json_dumps(data, JSON_COMPACT);
@@ -1031,15 +1034,9 @@ static void remove_op(broker_store_t *s, op_kind_t kind, const char *type, const
                       broker_store_cb cb, void *ctx)
 {
     redis_store_t *r = (redis_store_t *)s;
-    redis_op_t *op;
+    redis_op_t *op = script_op(s, kind, SCRIPT_REMOVE, type, id, cb, ctx);
 
-    if (!redis_ready(s)) {
-        fail_now(cb, ctx, cmn_err_unavailable);
-        return;
-    }
-    op = script_op(r, kind, SCRIPT_REMOVE, type, id, cb, ctx);
     if (op == NULL) {
-        fail_now(cb, ctx, cmn_err_no_memory);
         return;
     }
     op_arg_str(op, kind == OP_TAKE ? "1" : "0");
@@ -1089,16 +1086,9 @@ static int parse_cursor(redis_op_t *op, const char *cursor)
 static void redis_query(broker_store_t *s, const char *type, const char *cursor, unsigned limit,
                         broker_store_cb cb, void *ctx)
 {
-    redis_store_t *r = (redis_store_t *)s;
-    redis_op_t *op;
+    redis_op_t *op = begin_op(s, OP_QUERY, cb, ctx);
 
-    if (!redis_ready(s)) {
-        fail_now(cb, ctx, cmn_err_unavailable);
-        return;
-    }
-    op = op_new(r, OP_QUERY, cb, ctx);
     if (op == NULL) {
-        fail_now(cb, ctx, cmn_err_no_memory);
         return;
     }
     if (cursor != NULL && parse_cursor(op, cursor) != 0) {

@@ -177,22 +177,35 @@ class Browser:
     def follow(self, url, credentials=None, max_hops=25, headers=None):
         """GETs url and follows redirects; on the dev provider's login form submits
         credentials (login, password). Returns the final response; self.history has all."""
+        _, r, arrived = _hops(self, url, credentials, None, max_hops, headers)
+        if not arrived:
+            raise AssertionError("redirect loop: " +
+                                 " -> ".join(h.url for h in self.history[-8:]))
+        return r
+
+
+def _hops(browser, url, credentials, stop, max_hops, headers):
+    """The walk behind Browser.follow and walk_until: follows redirects and submits credentials
+    to the provider's login form; a GET of a URL for which stop(url) holds is not sent.
+    Returns (last url, last response or None when stopped, False when max_hops ran out)."""
+    method, body = "GET", None
+    for _ in range(max_hops):
+        if stop is not None and method == "GET" and stop(url):
+            return url, None, True
+        r = browser.request(method, url, headers=headers, body=body)
         method, body = "GET", None
-        for _ in range(max_hops):
-            r = self.request(method, url, headers=headers, body=body)
-            method, body = "GET", None
-            if r.status in (301, 302, 303, 307, 308):
-                url = urllib.parse.urljoin(url, r.header("location"))
-                continue
-            form = find_login_form(r)
-            if r.status == 200 and form is not None and credentials is not None:
-                action, fields = form
-                fields.update(credentials)
-                url = urllib.parse.urljoin(url, action)
-                method, body = "POST", fields
-                continue
-            return r
-        raise AssertionError("redirect loop: " + " -> ".join(h.url for h in self.history[-8:]))
+        if r.status in (301, 302, 303, 307, 308):
+            url = urllib.parse.urljoin(url, r.header("location"))
+            continue
+        form = find_login_form(r)
+        if r.status == 200 and form is not None and credentials is not None:
+            action, fields = form
+            fields.update(credentials)
+            url = urllib.parse.urljoin(url, action)
+            method, body = "POST", fields
+            continue
+        return url, r, True
+    return url, None, False
 
 
 def _connection(scheme, host, port, ca_file):
@@ -434,24 +447,10 @@ def _zombie(pid):
 def walk_until(browser, url, credentials=None, stop=None, max_hops=25):
     """Follows redirects and the provider's login form like Browser.follow, but returns
     (url, None) instead of requesting a URL for which stop(url) holds; else (url, response)."""
-    method, body = "GET", None
-    for _ in range(max_hops):
-        if stop is not None and method == "GET" and stop(url):
-            return url, None
-        r = browser.request(method, url, body=body)
-        method, body = "GET", None
-        if r.status in (301, 302, 303, 307, 308):
-            url = urllib.parse.urljoin(url, r.header("location"))
-            continue
-        form = find_login_form(r)
-        if r.status == 200 and form is not None and credentials is not None:
-            action, fields = form
-            fields.update(credentials)
-            url = urllib.parse.urljoin(url, action)
-            method, body = "POST", fields
-            continue
-        return url, r
-    raise AssertionError("too many hops from " + url)
+    url, r, arrived = _hops(browser, url, credentials, stop, max_hops, None)
+    if not arrived:
+        raise AssertionError("too many hops from " + url)
+    return url, r
 
 
 def raw_exchange(port, request, timeout=5.0, tls_host=None):

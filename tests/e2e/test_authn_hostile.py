@@ -14,7 +14,7 @@ import urllib.parse
 
 from harness import (ALICE, APP_HOST, AUTHN_HOST, FA_HOST, VERIFY_HOST, Browser, _LoopbackHTTPS,
                      find_login_form, idp_control, port_of, public_url, restart_redis_empty,
-                     sign_url, wait_until)
+                     sign_url, wait_until, walk_until)
 
 CSRF_COOKIE = "_pomerium_csrf"
 AUTHN_COOKIE = "_pomerium_authenticate"
@@ -40,34 +40,11 @@ def is_callback(url):
     return u.hostname == AUTHN_HOST and u.path == "/oauth2/callback"
 
 
-def walk(browser, url, credentials=None, stop=None, max_hops=25):
-    """Like Browser.follow, but returns (url, None) instead of requesting a URL for which
-    stop(url) holds; else (url, last response)."""
-    method, body = "GET", None
-    for _ in range(max_hops):
-        if stop is not None and method == "GET" and stop(url):
-            return url, None
-        r = browser.request(method, url, body=body)
-        method, body = "GET", None
-        if r.status in (301, 302, 303, 307, 308):
-            url = urllib.parse.urljoin(url, r.header("location"))
-            continue
-        form = find_login_form(r)
-        if r.status == 200 and form is not None and credentials is not None:
-            action, fields = form
-            fields.update(credentials)
-            url = urllib.parse.urljoin(url, action)
-            method, body = "POST", fields
-            continue
-        return url, r
-    raise AssertionError("too many hops from " + url)
-
-
 def to_callback(target, browser=None):
     """A fresh login to `target` up to (not including) the provider's return to the callback;
     returns (browser, callback URL)."""
     b = browser or Browser()
-    url, r = walk(b, target, credentials=ALICE, stop=is_callback)
+    url, r = walk_until(b, target, credentials=ALICE, stop=is_callback)
     if r is not None:
         raise AssertionError("never reached the callback: %r %s" % (r, r.text()[:200]))
     return b, url
@@ -155,7 +132,8 @@ class ProviderCallbacks(unittest.TestCase):
     def test_provider_error_is_escaped_403_with_retry_link(self):
         target = public_url(VERIFY_HOST, "/denied?x=1")
         b = Browser()
-        url, _ = walk(b, target, stop=lambda u: urllib.parse.urlsplit(u).port == port_of("idp"))
+        url, _ = walk_until(b, target,
+                            stop=lambda u: urllib.parse.urlsplit(u).port == port_of("idp"))
         state = state_of(url)
         self.assertIsNotNone(state, url)
         script = "<script>alert(1)</script>"
@@ -262,7 +240,7 @@ class AttemptCookies(unittest.TestCase):
         b = Browser()
         t1 = public_url(VERIFY_HOST, "/tab-one?a=1")
         t2 = public_url(APP_HOST, "/tab-two?b=2")
-        _, form1 = walk(b, t1)  # tab one stops at the provider's login form
+        _, form1 = walk_until(b, t1)  # tab one stops at the provider's login form
         self.assertIsNotNone(find_login_form(form1))
         tab1_url = form1.url
         r2 = b.follow(t2, credentials=ALICE)  # tab two logs in completely
