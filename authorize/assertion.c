@@ -12,6 +12,7 @@ typedef struct st_assertion_slot_t {
     uint64_t version;
     char audience[256];
     size_t route_index;
+    uint64_t table_generation;
     char *jwt;
     uint64_t exp;
     bool truncated;
@@ -177,7 +178,9 @@ static uint64_t slot_hash(const authz_assertion_params_t *p)
 static bool slot_matches(const assertion_slot_t *slot, const authz_assertion_params_t *p)
 {
     return slot->jwt != NULL && slot->version == p->session_version &&
-           slot->route_index == route_index_of(p) && strcmp(slot->sid, p->session->id) == 0 &&
+           slot->route_index == route_index_of(p) &&
+           slot->table_generation == p->table_generation &&
+           strcmp(slot->sid, p->session->id) == 0 &&
            strlen(slot->audience) == p->audience.len &&
            memcmp(slot->audience, p->audience.base, p->audience.len) == 0 &&
            p->now + AUTHZ_ASSERTION_REUSE_MARGIN_S < slot->exp;
@@ -193,6 +196,7 @@ static void slot_store(assertion_slot_t *slot, const authz_assertion_params_t *p
     slot->truncated = truncated;
     slot->version = p->session_version;
     slot->route_index = route_index_of(p);
+    slot->table_generation = p->table_generation;
     slot->exp = p->session->expiry < exp ? p->session->expiry : exp;
     snprintf(slot->sid, sizeof(slot->sid), "%s", p->session->id);
     snprintf(slot->audience, sizeof(slot->audience), "%.*s", (int)p->audience.len,

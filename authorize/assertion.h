@@ -26,6 +26,7 @@ typedef struct st_authz_assertion_params_t {
     const cmn_route_t *route;     /* for its jwt_groups_filter */
     const cmn_session_t *session;
     uint64_t session_version;     /* record version: a changed session gets a new assertion */
+    uint64_t table_generation;    /* of the route table in force: a reload changes filters */
     h2o_iovec_t audience;         /* the route host, lower-case */
     uint64_t now;
     size_t max_len;               /* longest acceptable JWT; 0 = no limit */

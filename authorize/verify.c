@@ -183,6 +183,7 @@ static int add_identity_headers(h2o_req_t *req, verify_ctx_t *ctx, const cmn_ses
         .route = ctx->route->def,
         .session = session,
         .session_version = version,
+        .table_generation = ctx->table->generation,
         .audience = ctx->target.host,
         .now = now_s(),
         .max_len = budget - headers_cost(hdrs, n) - (sizeof(assertion_name) + 3),

@@ -176,6 +176,13 @@ static void test_cache_reuses_until_margin(void **state)
     p.session_version = 6;
     assert_string_not_equal(authz_assertion_get(cache, &p, &truncated), first);
 
+    /* after a reload (a new route table) the route's groups filter may differ: sign again */
+    p.session_version = 5;
+    assert_string_equal(authz_assertion_get(cache, &p, &truncated), first);
+    p.table_generation = 2;
+    assert_string_not_equal(authz_assertion_get(cache, &p, &truncated), first);
+    p.table_generation = 0;
+
     /* within AUTHZ_ASSERTION_REUSE_MARGIN_S of exp a fresh one is signed */
     p.session_version = 5;
     p.now = NOW + AUTHZ_ASSERTION_TTL_S - AUTHZ_ASSERTION_REUSE_MARGIN_S;
