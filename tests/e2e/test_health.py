@@ -3,9 +3,10 @@
 
 import os
 import signal
+import time
 import unittest
 
-from harness import Browser, pid_of, port_of, wait_until
+from harness import ALICE, VERIFY_HOST, Browser, pid_of, port_of, public_url, wait_until
 
 
 def status(port, path):
@@ -31,6 +32,24 @@ class Health(unittest.TestCase):
         self.assertEqual(alive, 200, "liveness does not depend on the databroker")
         self.assertTrue(wait_until(lambda: status(port_of("authenticate"), "/readyz") == 200,
                                    timeout_s=10))
+
+    def test_a_stuck_authorize_instance_costs_seconds_not_a_minute(self):
+        """nginx's upstream timeouts for /ext_authz move a request on to the other instance."""
+        b = Browser()
+        self.assertEqual(b.follow(public_url(VERIFY_HOST, "/"), credentials=ALICE).status, 200)
+        pid = pid_of("authorize-b")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            timings = []
+            for i in range(4):  # round robin: some of these are sent to the stuck one first
+                started = time.monotonic()
+                r = b.get(public_url(VERIFY_HOST, "/stuck-%d" % i))
+                timings.append((r.status, time.monotonic() - started))
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        for status, seconds in timings:
+            self.assertEqual(status, 200)
+            self.assertLess(seconds, 8.0, timings)
 
 
 if __name__ == "__main__":
