@@ -16,6 +16,7 @@
 
 #define FOLLOW_BACKOFF_MIN_MS 100
 #define FOLLOW_BACKOFF_MAX_MS 5000
+#define FOLLOW_PROBE_WAIT_S 0 /* long-poll wait while the stream is not known to work */
 #define FOLLOW_EPOCH_MAX 128
 #define FOLLOW_ID_MAX 256
 #define CLAIM_NAMES_MAX 4096 /* names a policy or a claim header may read, over all reloads */
@@ -597,9 +598,13 @@ static void *follow_main(void *arg)
 
     for (;;) {
         const char *err = NULL;
+        /* until a poll has succeeded (at start, after a failure) ask for an answer at once, so
+         * readiness comes back as soon as the databroker does, not after a whole long poll */
+        unsigned wait_s =
+            atomic_load(&cache->connected) ? CMN_BROKER_WAIT_S : FOLLOW_PROBE_WAIT_S;
         json_t *body = cmn_broker_changes_blocking(cache->config, st.after,
                                                    st.epoch[0] != '\0' ? st.epoch : NULL,
-                                                   CMN_BROKER_WAIT_S, &err);
+                                                   wait_s, &err);
         if (body != NULL && apply_changes(cache, &st, body) == 0) {
             json_decref(body);
             if (failing) {
