@@ -318,6 +318,22 @@ static void keep_policy_claims(json_t *set, const json_t *v, unsigned depth)
     }
 }
 
+/*
+ * A claim header named like one of the session's own fields (email, user, sub, name, groups)
+ * is rendered from that field (authorize/assertion.c), so the claim itself need not be kept.
+ */
+static void keep_header_claim(json_t *set, const char *claim)
+{
+    static const char *const fields[] = {"email", "user", "sub", "name", "groups"};
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (strcmp(claim, fields[i]) == 0) {
+            return;
+        }
+    }
+    keep_claim(set, claim);
+}
+
 /* adds what the routes and claim headers of `config` read */
 static void keep_config_claims(json_t *set, const cmn_config_t *config)
 {
@@ -325,12 +341,12 @@ static void keep_config_claims(json_t *set, const cmn_config_t *config)
     json_t *member;
 
     for (size_t i = 0; i < config->jwt_claims_headers.len; i++) {
-        keep_claim(set, config->jwt_claims_headers.items[i]);
+        keep_header_claim(set, config->jwt_claims_headers.items[i]);
     }
     if (json_is_object(config->jwt_claims_headers_map)) {
         json_object_foreach(config->jwt_claims_headers_map, key, member) {
             if (json_is_string(member)) {
-                keep_claim(set, json_string_value(member));
+                keep_header_claim(set, json_string_value(member));
             }
         }
     }

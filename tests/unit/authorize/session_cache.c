@@ -187,7 +187,7 @@ static void test_used_entry_survives_the_bound(void **state)
     "idp_client_secret: secret\n"                                                                  \
     "authenticate_service_url: https://authn.example.com\n"                                        \
     "databroker_storage_type: memory\n"                                                            \
-    "jwt_claims_headers: [nickname]\n"
+    "jwt_claims_headers: [nickname, email, groups]\n"
 
 static cmn_config_t *load_config(const char *routes)
 {
@@ -220,12 +220,14 @@ static authz_routes_t *compile(const cmn_config_t *config)
 
 static cmn_session_t *make_claims(const char *id, bool verified)
 {
-    json_t *data = json_pack("{s:s,s:s,s:b,s:[s],s:{s:s,s:s,s:s,s:s,s:b,s:{s:s}},s:I,s:I}",
+    json_t *data = json_pack("{s:s,s:s,s:b,s:[s],s:{s:s,s:s,s:s,s:s,s:b,s:{s:s},s:s,s:[s]},"
+                             "s:I,s:I}",
                              "user_id", "sub", "email", "a@example.com", "email_verified",
                              verified, "groups", "g", "claims", "department", "eng", "team",
                              "blue", "nickname", "al", "picture", "https://x/p.png",
-                             "email_verified", 0, "org", "unit", "ops", "issued",
-                             (json_int_t)NOW, "expiry", (json_int_t)NOW + 3600);
+                             "email_verified", 0, "org", "unit", "ops", "email", "a@example.com",
+                             "groups", "g", "issued", (json_int_t)NOW, "expiry",
+                             (json_int_t)NOW + 3600);
     const char *err = NULL;
     cmn_session_t *s = cmn_session_from_json(id, data, &err);
 
@@ -253,7 +255,8 @@ static void test_keeps_only_claims_read(void **state)
     assert_int_equal(authz_session_cache_insert(c, make_claims("s", true), 1, gen, NOW, &ref),
                      AUTHZ_CACHE_INSERTED);
 
-    /* the policy's claim (by its first segment), the route's idp claim and the header's */
+    /* the policy's claim (by its first segment), the route's idp claim and the header's; the
+     * email and groups headers come from the session's own fields, so those claims go */
     assert_true(ref.session->compact);
     assert_string_equal(ref.session->email, "a@example.com");
     assert_string_equal(ref.session->groups.items[0], "g");
@@ -264,6 +267,8 @@ static void test_keeps_only_claims_read(void **state)
     assert_non_null(json_object_get(json_object_get(ref.session->claims, "org"), "unit"));
     assert_null(json_object_get(ref.session->claims, "team"));
     assert_null(json_object_get(ref.session->claims, "picture"));
+    assert_null(json_object_get(ref.session->claims, "email"));
+    assert_null(json_object_get(ref.session->claims, "groups"));
     authz_session_cache_release(c, &ref);
 
     /* an unverified email keeps the claim that says so: a policy reads it then */
