@@ -221,9 +221,8 @@ static void set_reasons(authz_decision_t *out, ppl_reasons_t reasons)
 }
 
 /* policy-cases.md §2.6 */
-void authz_policy_evaluate_compiled(const authz_policy_t *policy,
-                                    const authz_policy_input_t *in,
-                                    const cmn_session_t *session, authz_decision_t *out)
+void authz_policy_evaluate(const authz_policy_t *policy, const authz_policy_input_t *in,
+                           const cmn_session_t *session, authz_decision_t *out)
 {
     ppl_env_t env = {in, session};
     ppl_result_t allow, deny;
@@ -252,48 +251,4 @@ void authz_policy_evaluate_compiled(const authz_policy_t *policy,
 bool authz_policy_needs_session(const authz_policy_t *policy)
 {
     return policy != NULL && policy->needs_session;
-}
-
-/* transitional entry points (see policy.h) */
-
-static authz_policy_t *compile_quietly(const cmn_route_t *route)
-{
-    cmn_strlist_t errors = {NULL, 0};
-    authz_policy_t *policy = authz_policy_compile(route, NULL, &errors);
-
-    for (size_t i = 0; i < errors.len; i++) {
-        free(errors.items[i]);
-    }
-    free(errors.items);
-    return policy;
-}
-
-bool authz_policy_needs_no_session(const cmn_route_t *route, const authz_policy_input_t *in)
-{
-    authz_policy_t *policy = compile_quietly(route);
-    authz_decision_t d;
-    bool ret;
-
-    /* a verdict reached without a session that is not "unauthenticated" holds for every one */
-    authz_policy_evaluate_compiled(policy, in, NULL, &d);
-    ret = policy != NULL && d.verdict != AUTHZ_VERDICT_UNAUTHENTICATED;
-    authz_policy_destroy(policy);
-    return ret;
-}
-
-authz_verdict_t authz_policy_evaluate_legacy(const cmn_route_t *route,
-                                             const authz_policy_input_t *in,
-                                             const cmn_session_t *session, const char **reason)
-{
-    authz_policy_t *policy = compile_quietly(route);
-    authz_decision_t d;
-
-    if (policy == NULL) {
-        *reason = "invalid-policy";
-        return AUTHZ_VERDICT_DENY;
-    }
-    authz_policy_evaluate_compiled(policy, in, session, &d);
-    authz_policy_destroy(policy);
-    *reason = d.num_reasons > 0 ? d.reasons[0] : "no-allow-rule";
-    return d.verdict;
 }

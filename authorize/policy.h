@@ -56,9 +56,8 @@ void authz_policy_destroy(authz_policy_t *policy);
  * DENY with the deny reasons; else an allow that holds gives ALLOW with its reasons; else DENY
  * with the allow reasons. Reasons beyond AUTHZ_MAX_REASONS are dropped.
  */
-void authz_policy_evaluate_compiled(const authz_policy_t *policy,
-                                    const authz_policy_input_t *in,
-                                    const cmn_session_t *session, authz_decision_t *out);
+void authz_policy_evaluate(const authz_policy_t *policy, const authz_policy_input_t *in,
+                           const cmn_session_t *session, authz_decision_t *out);
 
 /**
  * false when no criterion of `policy` looks at the session: evaluating with a NULL session then
@@ -75,24 +74,5 @@ void authz_policy_error_add(cmn_strlist_t *errors, const char *file, unsigned li
 
 /** true for a CORS preflight: OPTIONS with Origin and Access-Control-Request-Method */
 bool authz_policy_is_preflight(const authz_policy_input_t *in);
-
-/*
- * Transitional (remove once verify.c uses the compiled policy): the old per-route entry points.
- * authz_policy_evaluate_legacy compiles the route on every call (it allocates) and
- * authz_policy_needs_no_session only knows the public and preflight shortcuts.
- */
-bool authz_policy_needs_no_session(const cmn_route_t *route, const authz_policy_input_t *in);
-authz_verdict_t authz_policy_evaluate_legacy(const cmn_route_t *route,
-                                             const authz_policy_input_t *in,
-                                             const cmn_session_t *session, const char **reason);
-
-/*
- * authz_policy_evaluate(policy, in, session, &decision) is the entry point; while verify.c
- * still passes a route and a `const char **`, the route form goes to the legacy function.
- */
-#define authz_policy_evaluate(p, in, session, out)                                               \
-    _Generic((p), const cmn_route_t *: authz_policy_evaluate_legacy,                             \
-             cmn_route_t *: authz_policy_evaluate_legacy,                                        \
-             default: authz_policy_evaluate_compiled)((p), (in), (session), (out))
 
 #endif

@@ -295,21 +295,6 @@ static void test_policy_shapes(void **state)
     assert_int_equal(decide(&get, &session, NULL), AUTHZ_VERDICT_DENY);
 }
 
-static void test_legacy_wrappers(void **state)
-{
-    const char *reason = NULL;
-    const cmn_route_t *r = &route;
-
-    route.allow_public_unauthenticated_access = true;
-    assert_int_equal(authz_policy_evaluate(r, &get, NULL, &reason), AUTHZ_VERDICT_ALLOW);
-    assert_string_equal(reason, "accept");
-    assert_true(authz_policy_needs_no_session(r, &get));
-
-    /* a public route that denies one email still needs the session to decide (P107) */
-    set_policy("{\"deny\": {\"or\": [{\"email\": \"bob@example.com\"}]}}");
-    assert_false(authz_policy_needs_no_session(r, &get));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,7 +308,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_needs_session, setup, teardown),
         cmocka_unit_test_setup_teardown(test_validation_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_policy_shapes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_legacy_wrappers, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
