@@ -169,6 +169,33 @@ static size_t headers_cost(const authz_header_t *hdrs, size_t n)
     return cost;
 }
 
+/*
+ * Logs why the assertion of `session` is missing (jwt NULL) or short; the return value is
+ * add_identity_headers's. Apart so that the session's fingerprint, a digest, is only computed
+ * for a line that is logged.
+ */
+static int report_assertion_problem(h2o_req_t *req, const cmn_session_t *session,
+                                    const char *jwt, bool truncated)
+{
+    char fp[32];
+
+    cmn_redact(session->id, strlen(session->id), fp, sizeof(fp));
+    if (jwt == NULL && truncated) {
+        cmn_log_warn(cmn_req_id(req), "identity of session %s does not fit the %d-byte header "
+                     "block even without groups and name", fp, AUTHZ_HEADER_BLOCK_MAX);
+        return AUTHZ_IDENTITY_TOO_LARGE;
+    }
+    if (jwt == NULL) {
+        cmn_log_error(cmn_req_id(req), "signing the identity assertion for session %s failed",
+                      fp);
+        return -1;
+    }
+    cmn_log_warn(cmn_req_id(req), "groups (%zu) or name of session %s dropped from the "
+                 "assertion: header block over %d bytes", session->groups.len, fp,
+                 AUTHZ_HEADER_BLOCK_MAX);
+    return 0;
+}
+
 /* DESIGN.md §6; the whole block stays under AUTHZ_HEADER_BLOCK_MAX (nginx proxy_buffer_size) */
 static int add_identity_headers(h2o_req_t *req, verify_ctx_t *ctx, const cmn_session_t *session,
                                 uint64_t version)
@@ -191,23 +218,11 @@ static int add_identity_headers(h2o_req_t *req, verify_ctx_t *ctx, const cmn_ses
     bool truncated = false;
     const char *jwt = authz_assertion_get(authz_thread()->assertions, &p, &truncated);
 
-    char fp[32];
-
-    cmn_redact(session->id, strlen(session->id), fp, sizeof(fp));
-    if (jwt == NULL && truncated) {
-        cmn_log_warn(cmn_req_id(req), "identity of session %s does not fit the %d-byte header "
-                     "block even without groups and name", fp, AUTHZ_HEADER_BLOCK_MAX);
-        return AUTHZ_IDENTITY_TOO_LARGE;
-    }
-    if (jwt == NULL) {
-        cmn_log_error(cmn_req_id(req), "signing the identity assertion for session %s failed",
-                      fp);
-        return -1;
-    }
-    if (truncated) {
-        cmn_log_warn(cmn_req_id(req), "groups (%zu) or name of session %s dropped from the "
-                     "assertion: header block over %d bytes", session->groups.len, fp,
-                     AUTHZ_HEADER_BLOCK_MAX);
+    if (jwt == NULL || truncated) {
+        int problem = report_assertion_problem(req, session, jwt, truncated);
+        if (problem != 0) {
+            return problem;
+        }
     }
 
     cmn_add_header(req, assertion_name, h2o_strdup(&req->pool, jwt, SIZE_MAX));

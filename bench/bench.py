@@ -685,8 +685,9 @@ def targets(rows, memory):
         ratio("P1/B1 req/s @%d" % conns, row("P1", conns), row("B1", conns), "rps", 0.8, True)
         ratio("P2/B3 req/s @%d" % conns, row("P2", conns), row("B3", conns), "rps", 0.9, True)
         ratio("P3/P1 req/s @%d" % conns, row("P3", conns), row("P1", conns), "rps", 0.25, True)
-    c = max(r["connections"] for r in rows)
-    ratio("P1/B1 p99 @%d" % c, row("P1", c), row("B1", c), "p99_ms", 1.5, False)
+    if rows:
+        c = max(r["connections"] for r in rows)
+        ratio("P1/B1 p99 @%d" % c, row("P1", c), row("B1", c), "p99_ms", 1.5, False)
     p3 = [r for r in rows if r["scenario"] == "P3"]
     if p3:
         worst = max(r["max_ms"] for r in p3)
@@ -770,7 +771,11 @@ def run(args, cluster):
     log("starting the cluster in %s (ports %d..%d)"
         % (cluster.run_dir, args.port_base, max(cluster.port.values())))
     cluster.start_all(args.sessions)
-    scs = scenarios(cluster)
+    scs = [sc for sc in scenarios(cluster)
+           if not args.scenarios or sc.name.split("-")[0] in args.scenarios
+           or sc.name in args.scenarios]
+    if not scs and args.scenarios != ["memory"]:
+        raise BenchError("--scenarios %s names no scenario" % ",".join(args.scenarios))
     for sc in scs:
         preflight(cluster, sc)
     if args.serve:
@@ -798,8 +803,10 @@ def run(args, cluster):
                     % (rnd + 1, sc.name, conns, rec["rps"], rec["latency_us"]["p99"] / 1000,
                        ("  !! " + "; ".join(rec["problems"])) if rec["problems"] else ""))
 
-    log("memory: filling a fresh authorize with %d sessions" % args.sessions)
-    memory = measure_memory(cluster, args.sessions, args.smoke)
+    memory = None
+    if not args.scenarios or "memory" in args.scenarios:
+        log("memory: filling a fresh authorize with %d sessions" % args.sessions)
+        memory = measure_memory(cluster, args.sessions, args.smoke)
     return scs, runs, memory
 
 
@@ -830,6 +837,9 @@ def parse_args():
     p.add_argument("--serve", action="store_true",
                    help="start the cluster, probe every scenario, then wait for ctrl-c "
                    "(for profiling)")
+    p.add_argument("--scenarios", help="comma-separated scenarios to run (default all; "
+                   "'P5' means all three P5 runs, 'memory' the memory measurement), e.g. B1,P1 "
+                   "while tuning")
     p.add_argument("--json", help="where the results go (default bench/results/<date>.json; "
                    "smoke: $TMPDIR/portcullis-bench-smoke.json)")
     args = p.parse_args()
@@ -839,6 +849,7 @@ def parse_args():
     args.connections = [int(c) for c in (args.connections or
                                          ("16" if args.smoke else "16,64")).split(",")]
     args.sessions = args.sessions or (1000 if args.smoke else 100000)
+    args.scenarios = [n for n in (args.scenarios or "").split(",") if n]
     args.warmup = 0 if args.smoke else 2
     args.cold_runs = args.rounds * len(args.connections)
     if args.cold_runs > COLD_MAX:
@@ -900,7 +911,9 @@ def main():
         f.write("\n")
     log("results in %s" % path)
 
-    broken = [r for r in rows if r["problems"]] + ([memory] if memory["problems"] else [])
+    broken = [r for r in rows if r["problems"]]
+    if memory is not None and memory["problems"]:
+        broken.append(memory)
     if broken:
         for r in broken:
             log("BROKEN: %s: %s" % (r.get("scenario", "memory"), "; ".join(r["problems"])))

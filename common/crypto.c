@@ -103,9 +103,10 @@ typedef struct st_gcm_thread_t {
     gcm_slot_t open;
 } gcm_thread_t;
 
-static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
 static pthread_key_t gcm_key;
 static EVP_CIPHER *gcm_cipher;
+static EVP_MD *sha256_md; /* fetched once: EVP_sha256() looks the provider up on every call */
 
 static void gcm_slot_clear(gcm_slot_t *slot)
 {
@@ -122,9 +123,10 @@ static void gcm_thread_free(void *arg)
     OPENSSL_free(t);
 }
 
-static void gcm_init_once(void)
+static void crypto_init_once(void)
 {
     gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
     if (pthread_key_create(&gcm_key, gcm_thread_free) != 0) {
         cmn_unreachable("pthread_key_create failed");
     }
@@ -139,7 +141,7 @@ static EVP_CIPHER_CTX *gcm_context(bool seal, const uint8_t key[CMN_KEY_LEN],
     const uint8_t *rekey = NULL;
     int ok;
 
-    pthread_once(&gcm_once, gcm_init_once);
+    pthread_once(&crypto_once, crypto_init_once);
     if (gcm_cipher == NULL) {
         return NULL;
     }
@@ -265,8 +267,11 @@ void cmn_sha256(const void *data, size_t len, uint8_t out[32])
 {
     unsigned int out_len = 0;
 
+    pthread_once(&crypto_once, crypto_init_once);
+
     /* only fails when OpenSSL cannot allocate or lost its default provider */
-    if (EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL) != 1 || out_len != 32) {
+    if (sha256_md == NULL || EVP_Digest(data, len, out, &out_len, sha256_md, NULL) != 1 ||
+        out_len != 32) {
         cmn_unreachable("EVP_Digest(SHA-256) failed");
     }
 }

@@ -10,7 +10,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/evp.h>
+#include "common/crypto.h"
 
 /* room kept at the end of a line for "..." and the newline */
 #define LOG_TAIL_RESERVE 5
@@ -220,8 +220,7 @@ void cmn_log(cmn_log_level_t level, const char *reqid, const char *fmt, ...)
 
 const char *cmn_redact(const void *secret, size_t len, char *buf, size_t bufsize)
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
+    uint8_t md[32];
     static const unsigned char empty = 0;
 
     if (bufsize == 0) {
@@ -232,11 +231,7 @@ const char *cmn_redact(const void *secret, size_t len, char *buf, size_t bufsize
         secret = &empty;
         len = 0;
     }
-    if (EVP_Digest(secret, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 4) {
-        snprintf(buf, bufsize, "sha256:????????");
-        return buf;
-    }
-
+    cmn_sha256(secret, len, md);
     snprintf(buf, bufsize, "sha256:%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
     return buf;
 }
