@@ -27,6 +27,7 @@ void authz_thread_init(h2o_context_t *ctx, unsigned thread_index, void *arg)
                       thread_index);
     }
     t->assertions = authz_assertion_cache_create();
+    t->tickets = authz_ticket_cache_create();
     current_thread = t;
 }
 

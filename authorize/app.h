@@ -15,6 +15,7 @@
 #include "authorize/route.h"
 #include "authorize/session_cache.h"
 #include "authorize/target.h"
+#include "authorize/ticket_cache.h"
 
 typedef struct st_authz_app_t {
     const cmn_config_t *config;
@@ -29,6 +30,7 @@ typedef struct st_authz_app_t {
 typedef struct st_authz_thread_t {
     cmn_broker_client_t *broker; /* NULL when it could not be created: requests needing it 503 */
     authz_assertion_cache_t *assertions;
+    authz_ticket_cache_t *tickets; /* NULL when it could not be allocated: every cookie opened */
 } authz_thread_t;
 
 /* set once by main before the worker threads start; read-only afterwards */

@@ -355,12 +355,14 @@ static void fetch_session(h2o_req_t *req, verify_ctx_t *ctx)
 /*
  * The cookie, opened for the scope T's host gets: cookie_domain when inside it, else itself.
  * Several cookies of the name may come (a stale host-only one beside the domain one); the first
- * that opens wins, and at most AUTHZ_COOKIE_TRIES_MAX are tried so the work stays bounded.
+ * that opens wins, and at most AUTHZ_COOKIE_TRIES_MAX are tried so the work stays bounded. A
+ * value this thread opened before comes from its ticket cache.
  */
 static int read_ticket(h2o_req_t *req, verify_ctx_t *ctx, const char **reason)
 {
     const cmn_config_t *config = authz_app->config;
     const char *scope = authz_cookie_scope(&req->pool, ctx->target.host);
+    authz_ticket_cache_t *tickets = authz_thread() != NULL ? authz_thread()->tickets : NULL;
     cmn_cookie_cursor_t cursor = {0};
     const char *err = NULL;
     unsigned tries = 0;
@@ -376,8 +378,15 @@ static int read_ticket(h2o_req_t *req, verify_ctx_t *ctx, const char **reason)
             continue;
         }
         tries++;
+        if (tickets != NULL && authz_ticket_cache_get(tickets, scope, value, now_s(),
+                                                      &ctx->ticket)) {
+            return 0;
+        }
         if (cmn_cookie_open(authz_app->keys.cookie, config->cookie_name, scope, value.base,
                             value.len, now_s(), &ctx->ticket, &err) == 0) {
+            if (tickets != NULL) {
+                authz_ticket_cache_put(tickets, scope, value, &ctx->ticket);
+            }
             return 0;
         }
         *reason = err == cmn_err_expired ? "cookie-expired" : "cookie-invalid";
