@@ -210,13 +210,16 @@ class ProviderCallbacks(unittest.TestCase):
     def test_refresh_refused_for_good_ends_session(self):
         target = public_url(VERIFY_HOST, "/refresh")
         b, url = to_callback(target)
-        # the access token lapses at once, so the next refresh round (every 30 s) takes it
-        idp_control("/__test/token-edit", {"expires_in": 1})
+        # the access token lapses at once, so the next refresh round (every 30 s) takes it. The
+        # edit and the fault are global to the provider and sessions of earlier tests may be
+        # refreshed in the same rounds, so each is armed for more answers than one.
+        idp_control("/__test/token-edit", {"expires_in": 1, "count": 50})
         r = b.follow(url)
         self.assertEqual(r.status, 200, r.text()[:300])
         self.assertEqual(b.get(target).status, 200)
 
-        idp_control("/__test/fault", {"endpoint": "token", "kind": "invalid_grant"})
+        idp_control("/__test/fault", {"endpoint": "token", "kind": "invalid_grant",
+                                      "count": 1000})
         seen = []
 
         def signed_out():
@@ -230,6 +233,7 @@ class ProviderCallbacks(unittest.TestCase):
         self.assertNotIn(500, seen)
         self.assertEqual(r.status, 302, "nginx turns the 401 into the sign-in redirect")
         self.assertEqual(location_host(r), FA_HOST)
+        idp_control("/__test/reset", {})
         again = b.follow(target, credentials=ALICE)
         self.assertEqual(again.status, 200)
         self.assertEqual(again.url, target)
