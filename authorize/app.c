@@ -28,6 +28,7 @@ void authz_thread_init(h2o_context_t *ctx, unsigned thread_index, void *arg)
     }
     t->assertions = authz_assertion_cache_create();
     t->tickets = authz_ticket_cache_create();
+    t->fetcher = t->broker != NULL ? authz_session_fetcher_create(ctx->loop, t->broker) : NULL;
     current_thread = t;
 }
 

@@ -14,6 +14,7 @@
 #include "authorize/reload.h"
 #include "authorize/route.h"
 #include "authorize/session_cache.h"
+#include "authorize/session_fetch.h"
 #include "authorize/target.h"
 #include "authorize/ticket_cache.h"
 
@@ -31,6 +32,7 @@ typedef struct st_authz_thread_t {
     cmn_broker_client_t *broker; /* NULL when it could not be created: requests needing it 503 */
     authz_assertion_cache_t *assertions;
     authz_ticket_cache_t *tickets; /* NULL when it could not be allocated: every cookie opened */
+    authz_session_fetcher_t *fetcher; /* cold session reads over `broker`; NULL without it */
 } authz_thread_t;
 
 /* set once by main before the worker threads start; read-only afterwards */

@@ -316,11 +316,12 @@ static void decide_fetched(h2o_req_t *req, verify_ctx_t *ctx, const json_t *reco
     cmn_session_destroy(session);
 }
 
-static void on_session_fetched(void *arg, const cmn_broker_result_t *res)
+static void on_session_fetched(void *arg, const cmn_broker_result_t *res, uint64_t gen)
 {
     verify_ctx_t *ctx = arg;
     h2o_req_t *req = ctx->guard->req;
 
+    ctx->gen = gen; /* the read's start, maybe before this request's own */
     if (req == NULL) {
         goto Exit;
     }
@@ -344,9 +345,9 @@ static void fetch_session(h2o_req_t *req, verify_ctx_t *ctx)
 
     ctx->gen = authz_session_cache_generation(authz_app->sessions);
     ctx->guard = cmn_req_guard_create(req);
-    if (t == NULL || t->broker == NULL ||
-        cmn_broker_get(t->broker, "session", ctx->ticket.session_id, on_session_fetched, ctx) !=
-            0) {
+    if (t == NULL || t->fetcher == NULL ||
+        authz_session_fetch(t->fetcher, ctx->ticket.session_id, ctx->gen, on_session_fetched,
+                            ctx) != 0) {
         respond_reason(req, ctx, 503, "databroker-unavailable");
         finish(ctx);
     }

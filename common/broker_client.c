@@ -242,6 +242,33 @@ int cmn_broker_get(cmn_broker_client_t *c, const char *type, const char *id, cmn
     return start(c, "GET", record_path(type, id, ""), NULL, cb, ctx);
 }
 
+int cmn_broker_get_many(cmn_broker_client_t *c, const char *type, const char *const *ids,
+                        size_t n, cmn_broker_cb cb, void *ctx)
+{
+    char *t = escape(type, BROKER_TYPE_MAX);
+    json_t *doc = json_pack("{s:[]}", "ids");
+    json_t *list = json_object_get(doc, "ids");
+    char *path = NULL;
+    char *body = NULL;
+    bool ok = t != NULL && list != NULL && n > 0 && n <= CMN_BROKER_GET_MANY_MAX;
+
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = json_array_append_new(list, json_string(ids[i])) == 0;
+    }
+    if (ok) {
+        path = h2o_mem_alloc(BROKER_PATH_MAX);
+        snprintf(path, BROKER_PATH_MAX, "/v1/records/%s", t);
+        body = json_dumps(doc, JSON_COMPACT);
+    }
+    curl_free(t);
+    json_decref(doc);
+    if (body == NULL) {
+        free(path);
+        path = NULL;
+    }
+    return start(c, "POST", path, body, cb, ctx);
+}
+
 int cmn_broker_put(cmn_broker_client_t *c, const char *type, const char *id, const json_t *data,
                    uint64_t ttl_s, cmn_broker_cb cb, void *ctx)
 {

@@ -16,6 +16,8 @@
  *   PUT    /v1/records/{type}/{id}        <- {"data":{...},"ttl":seconds}   -> 200 record
  *   DELETE /v1/records/{type}/{id}        -> 200 {"version"} (404 when absent)
  *   POST   /v1/records/{type}/{id}/take   -> 200 record and the record is gone; 404 when absent
+ *   POST   /v1/records/{type}          <- {"ids":[id, ...]} (1 .. 64)
+ *                                         -> 200 {"records":[...]}: those that exist, any order
  *   GET    /v1/records/{type}?limit=N&cursor=C -> 200 {"records":[...],"cursor":C|null}
  *   GET    /v1/changes?after=V&epoch=E&wait=S -> 200 {"changes":[{type,id,version,deleted}],
  *                                                   "latest":V, "epoch":E, "resync":bool}
@@ -29,6 +31,7 @@
 
 #define CMN_BROKER_TIMEOUT_MS 3000
 #define CMN_BROKER_WAIT_S 20
+#define CMN_BROKER_GET_MANY_MAX 64 /* the databroker's BROKER_GET_MANY_MAX */
 
 typedef struct st_cmn_broker_client_t cmn_broker_client_t;
 
@@ -53,6 +56,9 @@ int cmn_broker_delete(cmn_broker_client_t *c, const char *type, const char *id, 
                       void *ctx);
 int cmn_broker_take(cmn_broker_client_t *c, const char *type, const char *id, cmn_broker_cb cb,
                     void *ctx);
+/* many reads in one request: `record` in the result is the {"records":[...]} object */
+int cmn_broker_get_many(cmn_broker_client_t *c, const char *type, const char *const *ids,
+                        size_t n, cmn_broker_cb cb, void *ctx);
 /* query: `record` in the result is the whole {"records":[...],"cursor":...} object */
 int cmn_broker_query(cmn_broker_client_t *c, const char *type, const char *cursor, unsigned limit,
                      cmn_broker_cb cb, void *ctx);

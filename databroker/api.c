@@ -355,6 +355,45 @@ static void handle_query(broker_api_t *api, h2o_req_t *req, const char *type)
                            (unsigned)limit, on_rec_done, rec_op_new(req, "query", type, NULL));
 }
 
+/*
+ * POST /v1/records/{type} {"ids": [id, ...]}: the records of those that exist, one store round
+ * trip for up to BROKER_GET_MANY_MAX of them (authorize's cold session reads)
+ */
+static void handle_get_many(broker_api_t *api, h2o_req_t *req, const char *type)
+{
+    const char *ids[BROKER_GET_MANY_MAX];
+    json_t *root = NULL;
+    json_t *list;
+    const char *bad = NULL;
+    size_t n = 0;
+
+    if (req->entity.len > BROKER_BODY_MAX) {
+        send_error(req, 413, "body larger than 256 KiB");
+        return;
+    }
+    if (req->entity.base != NULL && req->entity.len > 0) {
+        root = json_loadb(req->entity.base, req->entity.len, JSON_REJECT_DUPLICATES, NULL);
+    }
+    list = json_object_get(root, "ids");
+    if (!json_is_array(list) || json_array_size(list) == 0 ||
+        json_array_size(list) > BROKER_GET_MANY_MAX) {
+        bad = "body must be {\"ids\": [1 to 64 ids]}";
+    }
+    for (n = 0; bad == NULL && n < json_array_size(list); n++) {
+        ids[n] = json_string_value(json_array_get(list, n));
+        if (ids[n] == NULL || !valid_id(ids[n])) {
+            bad = "bad id in \"ids\": want [A-Za-z0-9._@:-]{1,128}";
+        }
+    }
+    if (bad != NULL) {
+        send_error(req, 400, bad);
+    } else {
+        api->store->ops->get_many(api->store, type, ids, n, on_rec_done,
+                                  rec_op_new(req, "get-many", type, NULL));
+    }
+    json_decref(root);
+}
+
 /* /v1/records/{type}[/{id}[/take]] */
 static void handle_records(broker_api_t *api, h2o_req_t *req, char seg[][SEGMENT_MAX + 1],
                            int n)
@@ -381,8 +420,12 @@ static void handle_records(broker_api_t *api, h2o_req_t *req, char seg[][SEGMENT
     }
 
     if (n == 3) {
+        if (method_is(req, "POST")) {
+            handle_get_many(api, req, type);
+            return;
+        }
         if (!method_is(req, "GET")) {
-            send_405(req, "GET");
+            send_405(req, "GET, POST");
             return;
         }
         handle_query(api, req, type);

@@ -14,6 +14,7 @@
 #define BROKER_QUERY_LIMIT_MAX 1000
 #define BROKER_QUERY_LIMIT_DEFAULT 100
 #define BROKER_CURSOR_MAX 256
+#define BROKER_GET_MANY_MAX 64 /* ids in one batch read */
 
 /*
  * What an operation hands its callback. Everything is borrowed and valid only during the
@@ -25,7 +26,7 @@ typedef struct st_broker_result_t {
     const char *err;
     json_t *record;    /* get, put, take: {"type","id","version","data","expires_at"} */
     uint64_t version;  /* delete: the version of the change */
-    json_t *records;   /* query: array of records */
+    json_t *records;   /* query, get_many: array of records */
     const char *cursor; /* query: where the next page starts, NULL when this was the last */
 } broker_result_t;
 
@@ -44,6 +45,12 @@ typedef struct st_broker_store_ops_t {
                 void *ctx);
     void (*take)(broker_store_t *s, const char *type, const char *id, broker_store_cb cb,
                  void *ctx);
+    /*
+     * the records of those of `ids` (1 .. BROKER_GET_MANY_MAX) that exist, in no particular
+     * order; absent ids are left out (one round trip for many reads)
+     */
+    void (*get_many)(broker_store_t *s, const char *type, const char *const *ids, size_t n,
+                     broker_store_cb cb, void *ctx);
     /* cursor NULL = from the start; limit 1 .. BROKER_QUERY_LIMIT_MAX */
     void (*query)(broker_store_t *s, const char *type, const char *cursor, unsigned limit,
                   broker_store_cb cb, void *ctx);

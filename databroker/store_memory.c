@@ -96,6 +96,31 @@ static void mem_get(broker_store_t *s, const char *type, const char *id, broker_
     cb(ctx, &res);
 }
 
+static void mem_get_many(broker_store_t *s, const char *type, const char *const *ids, size_t n,
+                         broker_store_cb cb, void *ctx)
+{
+    memory_store_t *m = (memory_store_t *)s;
+    broker_result_t res = {0};
+
+    res.records = json_array();
+    if (res.records == NULL) {
+        res.err = cmn_err_no_memory;
+        cb(ctx, &res);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *record = lookup(m, type, ids[i]);
+        if (record != NULL && json_array_append(res.records, record) != 0) {
+            json_decref(res.records);
+            res.records = NULL;
+            res.err = cmn_err_no_memory;
+            break;
+        }
+    }
+    cb(ctx, &res);
+    json_decref(res.records);
+}
+
 static json_t *record_new(const char *type, const char *id, uint64_t version, json_t *data,
                           json_t *expires_at)
 {
@@ -316,6 +341,7 @@ static void mem_destroy(broker_store_t *s)
 
 static const broker_store_ops_t memory_ops = {
     .get = mem_get,
+    .get_many = mem_get_many,
     .put = mem_put,
     .del = mem_del,
     .take = mem_take,

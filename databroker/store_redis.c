@@ -20,7 +20,7 @@
 #define REDIS_FOLLOW_BLOCK "1000"
 #define REDIS_FOLLOW_COUNT "1000"
 #define REDIS_RECORD_MAX (1024 * 1024) /* one stored record, as Redis returns it */
-#define REDIS_ARGS_MAX 16
+#define REDIS_ARGS_MAX (BROKER_GET_MANY_MAX + 1) /* MGET and its keys */
 #define REDIS_KEY_MAX (sizeof("portcullis:rec:") + BROKER_TYPE_MAX + 1 + BROKER_ID_MAX + 1)
 #define REDIS_STREAM_ID_MAX 48
 
@@ -76,7 +76,15 @@ struct st_redis_store_t {
     bool destroying;
 };
 
-typedef enum en_op_kind_t { OP_GET, OP_PUT, OP_DEL, OP_TAKE, OP_QUERY, OP_REFRESH } op_kind_t;
+typedef enum en_op_kind_t {
+    OP_GET,
+    OP_GET_MANY,
+    OP_PUT,
+    OP_DEL,
+    OP_TAKE,
+    OP_QUERY,
+    OP_REFRESH
+} op_kind_t;
 
 /* one command in flight on the main connection; freed only by its hiredis callback */
 typedef struct st_redis_op_t {
@@ -101,6 +109,7 @@ typedef struct st_redis_op_t {
     char cursor_score[24];
     char cursor_id[BROKER_ID_MAX + 1];
     char *data_json;
+    char *keys; /* get_many: the record keys, REDIS_KEY_MAX apart */
 } redis_op_t;
 
 static void conn_start(redis_store_t *r, redis_conn_t *c);
@@ -701,6 +710,7 @@ static void op_free(redis_op_t *op)
         h2o_timeout_unlink(&op->timeout);
     }
     free(op->data_json);
+    free(op->keys);
     free(op);
 }
 
@@ -769,6 +779,34 @@ static const char *handle_record_reply(redis_op_t *op, const redisReply *rep)
     }
     op_answer(op, &res);
     json_decref(res.record);
+    return NULL;
+}
+
+/* MGET: one string or nil per key; the absent ones are left out */
+static const char *handle_many_reply(redis_op_t *op, const redisReply *rep)
+{
+    broker_result_t res = {0};
+
+    if (rep->type != REDIS_REPLY_ARRAY) {
+        return cmn_err_malformed;
+    }
+    res.records = json_array();
+    if (res.records == NULL) {
+        return cmn_err_no_memory;
+    }
+    for (size_t i = 0; i != rep->elements; i++) {
+        json_t *rec;
+        if (rep->element[i]->type == REDIS_REPLY_NIL) {
+            continue;
+        }
+        rec = reply_record(rep->element[i]);
+        if (rec == NULL || json_array_append_new(res.records, rec) != 0) {
+            json_decref(res.records);
+            return cmn_err_malformed;
+        }
+    }
+    op_answer(op, &res);
+    json_decref(res.records);
     return NULL;
 }
 
@@ -876,6 +914,8 @@ static void on_op_reply(redisAsyncContext *ac, void *reply, void *privdata)
         err = cmn_err_unavailable;
     } else if (op->kind == OP_GET) {
         err = handle_record_reply(op, rep);
+    } else if (op->kind == OP_GET_MANY) {
+        err = handle_many_reply(op, rep);
     } else if (op->kind == OP_QUERY) {
         err = handle_query_reply(op, rep);
     } else if (op->kind == OP_REFRESH) {
@@ -1003,6 +1043,34 @@ static void redis_get(broker_store_t *s, const char *type, const char *id, broke
     snprintf(op->key_rec, sizeof(op->key_rec), "portcullis:rec:%s:%s", type, id);
     op_arg_str(op, "GET");
     op_arg_str(op, op->key_rec);
+    op_start(op);
+}
+
+static void redis_get_many(broker_store_t *s, const char *type, const char *const *ids, size_t n,
+                           broker_store_cb cb, void *ctx)
+{
+    redis_op_t *op;
+
+    if (n == 0 || n > BROKER_GET_MANY_MAX) {
+        fail_now(cb, ctx, cmn_err_malformed);
+        return;
+    }
+    op = begin_op(s, OP_GET_MANY, cb, ctx);
+    if (op == NULL) {
+        return;
+    }
+    op->keys = malloc(n * REDIS_KEY_MAX);
+    if (op->keys == NULL) {
+        op_free(op);
+        fail_now(cb, ctx, cmn_err_no_memory);
+        return;
+    }
+    op_arg_str(op, "MGET");
+    for (size_t i = 0; i < n; i++) {
+        char *key = op->keys + i * REDIS_KEY_MAX;
+        snprintf(key, REDIS_KEY_MAX, "portcullis:rec:%s:%s", type, ids[i]);
+        op_arg_str(op, key);
+    }
     op_start(op);
 }
 
@@ -1161,6 +1229,7 @@ static void redis_destroy(broker_store_t *s)
 
 static const broker_store_ops_t redis_ops = {
     .get = redis_get,
+    .get_many = redis_get_many,
     .put = redis_put,
     .del = redis_del,
     .take = redis_take,

@@ -6,6 +6,7 @@ CORS preflights; non-browser 401s; cookies; identity headers; the databroker gap
 import os
 import re
 import signal
+import threading
 import time
 import unittest
 import urllib.parse
@@ -424,6 +425,34 @@ class CookiesAndHeaders(unittest.TestCase):
 
 
 class DatabrokerGap(unittest.TestCase):
+    def test_concurrent_uncached_reads_each_get_their_own_identity(self):
+        """Uncached sessions asked for at once go to the databroker in shared batch reads, and
+        asks for one session share one read: every answer must still carry its own identity."""
+        target = public_url(VERIFY_HOST, "/batch")
+        cookies = {}
+        for who in (ALICE, BOB):
+            b = Browser()
+            hops = []
+            _, r = walk_until(b, target, credentials=who,
+                              stop=lambda u: hops.append(u) is None and len(hops) > 1
+                              and u == target)
+            self.assertIsNone(r, "stopped before the last hop: no instance has the session")
+            cookies[who["login"]] = b.cookie_header(VERIFY_HOST, "/")
+        asks = [login for login in cookies for _ in range(12)]
+        results = [None] * len(asks)
+
+        def ask(i):
+            r = direct(VERIFY_HOST, "/verify?uri=" + target,
+                       headers={"Cookie": cookies[asks[i]]}, instance="b")
+            results[i] = (r.status, r.header("x-pomerium-claim-email"))
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(asks))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(results, [(200, login) for login in asks])
+
     def test_uncached_session_while_the_databroker_is_away_is_503_with_retry_after(self):
         target = public_url(VERIFY_HOST, "/gap")
         b = Browser()

@@ -255,6 +255,43 @@ class DatabrokerTest(unittest.TestCase):
         self.assertEqual(status, 404)
         self.assertIn("error", body)
 
+    def test_get_many(self):
+        recs = {}
+        for i in range(3):
+            status, recs["gm%d" % i] = self.put("session", "gm%d" % i, {"i": i}, ttl=600)
+            self.assertEqual(status, 200)
+        self.assertEqual(self.put("session", "gm-short", {"i": 9}, ttl=1)[0], 200)
+        time.sleep(2.1)  # gm-short has expired: a batch read leaves it out like an absent one
+        ids = ["gm2", "absent-1", "gm0", "gm-short", "gm1", "absent-2"]
+        for broker in (self.a, self.b):
+            status, body = broker.request("POST", "/v1/records/session", {"ids": ids})
+            self.assertEqual(status, 200, body)
+            got = {r["id"]: r for r in body["records"]}
+            self.assertEqual(got, recs)
+        # records of another type are not found under this one
+        status, body = self.a.request("POST", "/v1/records/user", {"ids": ["gm0"]})
+        self.assertEqual((status, body["records"]), (200, []))
+        # the most ids a batch takes
+        status, body = self.a.request("POST", "/v1/records/session",
+                                      {"ids": ["gm0"] + ["none%d" % i for i in range(63)]})
+        self.assertEqual((status, [r["id"] for r in body["records"]]), (200, ["gm0"]))
+
+    def test_get_many_bad_input(self):
+        cases = [
+            b"", b"not json", {"ids": []}, {"ids": "gm0"}, {"noids": ["gm0"]},
+            {"ids": ["ok", 5]}, {"ids": ["bad!id"]}, {"ids": ["i" * 129]},
+            {"ids": ["x%d" % i for i in range(65)]},
+        ]
+        for body in cases:
+            with self.subTest(body=str(body)[:60]):
+                status, answer = self.a.request("POST", "/v1/records/session", body)
+                self.assertEqual(status, 400)
+                self.assertIn("ids", answer["error"])
+        status, answer = self.a.request("POST", "/v1/records/Bad", {"ids": ["x"]})
+        self.assertEqual(status, 400)
+        status, answer = self.a.request("DELETE", "/v1/records/session")
+        self.assertEqual(status, 405)
+
     def test_versions_go_up(self):
         versions = [self.put("ver", "k%d" % (i % 2), {"i": i})[1]["version"] for i in range(5)]
         self.assertEqual(versions, sorted(versions))

@@ -206,6 +206,42 @@ static void test_changes_recorded(void **state)
     assert_int_equal(strlen(ch->epoch), 32);
 }
 
+/* get_many: the records of the ids that exist and have not expired, nothing for the rest */
+static void test_get_many(void **state)
+{
+    broker_store_t *s = *state;
+    const char *ids[] = {"m3", "absent", "m1", "m-short"};
+    seen_t seen = {0};
+    bool got1 = false, got3 = false;
+    size_t i;
+    json_t *rec;
+
+    put_n(s, "session", "m1", 1, 0);
+    put_n(s, "session", "m3", 3, 100);
+    put_n(s, "session", "m-short", 5, 10);
+    put_n(s, "user", "m2", 2, 0);
+    fake_now += 10;
+
+    s->ops->get_many(s, "session", ids, 4, on_result, &seen);
+    assert_int_equal(seen.calls, 1);
+    assert_null(seen.err);
+    assert_int_equal(json_array_size(seen.records), 2);
+    json_array_foreach(seen.records, i, rec) {
+        const char *id = json_string_value(json_object_get(rec, "id"));
+        json_int_t n = json_integer_value(json_object_get(json_object_get(rec, "data"), "n"));
+        got1 |= strcmp(id, "m1") == 0 && n == 1;
+        got3 |= strcmp(id, "m3") == 0 && n == 3;
+    }
+    assert_true(got1 && got3);
+    seen_clear(&seen);
+
+    /* another type's id is not found under this one */
+    s->ops->get_many(s, "session", (const char *[]){"m2"}, 1, on_result, &seen);
+    assert_null(seen.err);
+    assert_int_equal(json_array_size(seen.records), 0);
+    seen_clear(&seen);
+}
+
 static void test_expiry(void **state)
 {
     broker_store_t *s = *state;
@@ -320,6 +356,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_versions_only_go_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_take_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_changes_recorded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_waiters_woken_by_writes, setup, teardown),
