@@ -70,12 +70,19 @@ typedef struct st_jwt_parts_t {
     size_t sig_len;
 } jwt_parts_t;
 
+/*
+ * cjose documents no thread safety and signs through OpenSSL's deprecated EC_KEY and RSA
+ * objects inside a key, so no two threads sign with one key object: each thread signs with its
+ * own copy, imported from the private JWK the first time it signs. `lock` guards that export.
+ */
 struct st_cmn_signer_t {
     cjose_jwk_t *jwk; /* holds the private key */
     const char *alg;  /* "ES256" or "RS256" */
     char kid[CMN_JWK_THUMBPRINT_LEN + 1];
     char *jwks_json;  /* the public document, built once at creation */
     pthread_mutex_t lock;
+    pthread_key_t thread_jwk; /* this thread's copy of jwk; released when the thread ends */
+    bool has_thread_jwk;
 };
 
 static const jws_alg_t *alg_lookup(const char *name)
@@ -1009,6 +1016,11 @@ Exit:
     return ret;
 }
 
+static void release_thread_jwk(void *jwk)
+{
+    cjose_jwk_release(jwk);
+}
+
 cmn_signer_t *cmn_signer_create(const char *pem, const uint8_t *seed, const char **err)
 {
     cmn_signer_t *signer = calloc(1, sizeof(*signer));
@@ -1022,6 +1034,13 @@ cmn_signer_t *cmn_signer_create(const char *pem, const uint8_t *seed, const char
         *err = cmn_err_no_memory;
         return NULL;
     }
+    if (pthread_key_create(&signer->thread_jwk, release_thread_jwk) != 0) {
+        pthread_mutex_destroy(&signer->lock);
+        free(signer);
+        *err = cmn_err_no_memory;
+        return NULL;
+    }
+    signer->has_thread_jwk = true;
 
     if (pem != NULL) {
         signer->jwk = jwk_from_pem(pem, &signer->alg, err);
@@ -1043,6 +1062,11 @@ void cmn_signer_destroy(cmn_signer_t *signer)
 {
     if (signer == NULL) {
         return;
+    }
+    if (signer->has_thread_jwk) {
+        /* the calling thread's copy; other threads' go when they end */
+        cjose_jwk_release(pthread_getspecific(signer->thread_jwk));
+        pthread_key_delete(signer->thread_jwk);
     }
     cjose_jwk_release(signer->jwk);
     free(signer->jwks_json);
@@ -1077,13 +1101,38 @@ static cjose_header_t *signer_header(const cmn_signer_t *signer)
     return hdr;
 }
 
+/* this thread's own copy of the signing key, made on first use; NULL when it cannot be */
+static cjose_jwk_t *thread_jwk(const cmn_signer_t *signer)
+{
+    cjose_jwk_t *jwk = pthread_getspecific(signer->thread_jwk);
+    pthread_mutex_t *lock = (pthread_mutex_t *)&signer->lock; /* const dropped for it only */
+    char *private_json = NULL;
+    cjose_err cerr;
+
+    if (jwk != NULL) {
+        return jwk;
+    }
+    if (pthread_mutex_lock(lock) != 0) {
+        return NULL;
+    }
+    private_json = cjose_jwk_to_json(signer->jwk, true, &cerr);
+    pthread_mutex_unlock(lock);
+    if (private_json == NULL) {
+        return NULL;
+    }
+    jwk = cjose_jwk_import(private_json, strlen(private_json), &cerr);
+    OPENSSL_cleanse(private_json, strlen(private_json));
+    cjose_get_dealloc()(private_json);
+    if (jwk != NULL && pthread_setspecific(signer->thread_jwk, jwk) != 0) {
+        cjose_jwk_release(jwk);
+        jwk = NULL;
+    }
+    return jwk;
+}
+
 char *cmn_signer_sign(const cmn_signer_t *signer, const json_t *claims)
 {
-    /* cjose documents no thread safety and signs through OpenSSL's deprecated EC_KEY and RSA
-     * objects held inside the shared key, so signing is serialised on a per-signer mutex (an
-     * ES256 signature takes tens of microseconds, so contention stays small); the cast drops
-     * the signer's const for the mutex only */
-    pthread_mutex_t *lock = (pthread_mutex_t *)&signer->lock;
+    cjose_jwk_t *jwk = thread_jwk(signer);
     cjose_header_t *hdr = NULL;
     char *payload = NULL;
     cjose_jws_t *jws = NULL;
@@ -1093,15 +1142,11 @@ char *cmn_signer_sign(const cmn_signer_t *signer, const json_t *claims)
 
     payload = json_dumps(claims, JSON_COMPACT);
     hdr = signer_header(signer);
-    if (payload == NULL || hdr == NULL) {
+    if (jwk == NULL || payload == NULL || hdr == NULL) {
         goto Exit;
     }
 
-    if (pthread_mutex_lock(lock) != 0) {
-        goto Exit;
-    }
-    jws = cjose_jws_sign(signer->jwk, hdr, (const uint8_t *)payload, strlen(payload), &cerr);
-    pthread_mutex_unlock(lock);
+    jws = cjose_jws_sign(jwk, hdr, (const uint8_t *)payload, strlen(payload), &cerr);
     if (jws == NULL || !cjose_jws_export(jws, &compact, &cerr)) {
         goto Exit;
     }

@@ -1013,6 +1013,9 @@ static void test_signer_threads(void **state)
         assert_int_equal(pthread_join(threads[i], NULL), 0);
         assert_int_equal(jobs[i].failures, 0);
     }
+
+    /* each thread signed with its own copy of the key; the creating thread still can */
+    check_sign_verify(signer);
     cmn_jwks_destroy(jwks);
     free(text);
     cmn_signer_destroy(signer);
