@@ -82,39 +82,56 @@ static void answer_unavailable(fetch_entry_t *e, const char *err, int status)
     answer_entry(e, &res);
 }
 
-/* the batch's answer: each record to its entry, then not-found for the ids left over */
+/* one line of the answer: the record goes to the entry of its id (an unknown id is ignored) */
+static int answer_line(fetch_batch_t *b, const char *line, size_t len)
+{
+    json_t *rec = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    fetch_entry_t *e = id != NULL ? find_in(&b->entries, id, strlen(id)) : NULL;
+
+    if (!json_is_object(rec)) {
+        json_decref(rec);
+        return -1;
+    }
+    if (e != NULL) {
+        cmn_broker_result_t one = {.status = 200, .record = rec};
+        h2o_linklist_unlink(&e->link);
+        answer_entry(e, &one);
+    }
+    json_decref(rec);
+    return 0;
+}
+
+/*
+ * The batch's answer, a record per line: each is parsed on its own and freed before the next,
+ * then the ids left over are not found. A line that is not a record fails what is left.
+ */
 static void on_batch_done(void *ctx, const cmn_broker_result_t *res)
 {
     fetch_batch_t *b = ctx;
     authz_session_fetcher_t *f = b->fetcher;
-    json_t *records = res->err == NULL ? json_object_get(res->record, "records") : NULL;
-    cmn_broker_result_t missing = {.err = cmn_err_not_found, .status = 404};
-    size_t i;
-    json_t *rec;
+    cmn_broker_result_t left = {.err = cmn_err_not_found, .status = 404};
+    const char *p = res->lines.base, *end = p + res->lines.len;
 
     h2o_linklist_unlink(&b->link);
     f->num_in_flight--;
 
-    if (res->err == NULL && !json_is_array(records)) {
-        res = &(cmn_broker_result_t){.err = cmn_err_bad_json, .status = res->status};
+    if (res->err != NULL) {
+        left = (cmn_broker_result_t){.err = res->err, .status = res->status};
     }
-    json_array_foreach(records, i, rec) {
-        const char *id = json_string_value(json_object_get(rec, "id"));
-        fetch_entry_t *e = id != NULL ? find_in(&b->entries, id, strlen(id)) : NULL;
-        if (e != NULL) {
-            cmn_broker_result_t one = {.status = 200, .record = rec};
-            h2o_linklist_unlink(&e->link);
-            answer_entry(e, &one);
+    while (res->err == NULL && p != NULL && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *stop = nl != NULL ? nl : end;
+        if (stop > p && answer_line(b, p, (size_t)(stop - p)) != 0) {
+            left = (cmn_broker_result_t){.err = cmn_err_bad_json, .status = res->status};
+            break;
         }
+        p = stop + 1;
     }
     while (!h2o_linklist_is_empty(&b->entries)) {
         fetch_entry_t *e = H2O_STRUCT_FROM_MEMBER(fetch_entry_t, link, b->entries.next);
         h2o_linklist_unlink(&e->link);
-        if (res->err == NULL) {
-            answer_entry(e, &missing);
-        } else {
-            answer_unavailable(e, res->err, res->status);
-        }
+        answer_entry(e, &left);
     }
     free(b);
 

@@ -32,6 +32,7 @@ typedef struct st_broker_op_t {
     const char *method;
     char *path;
     char *body; /* JSON, or NULL */
+    bool lines; /* the answer is NDJSON, handed over unparsed */
     size_t tries;
     cmn_broker_cb cb;
     void *ctx;
@@ -73,29 +74,34 @@ static char *join_url(const char *base, const char *path)
     return url;
 }
 
-/* maps an HTTP outcome to the result contract; a 2xx body must be a JSON object */
+/* maps an HTTP outcome to the result contract's error, NULL for a 2xx */
+static const char *answer_error(int status, const char *transport_err)
+{
+    if (transport_err != NULL) {
+        return transport_err == cmn_err_too_large ? cmn_err_too_large : cmn_err_unavailable;
+    }
+    if (status == 404) {
+        return cmn_err_not_found;
+    }
+    if (status >= 500 || status == 0) {
+        return cmn_err_unavailable;
+    }
+    if (status < 200 || status >= 300) {
+        return cmn_err_malformed;
+    }
+    return NULL;
+}
+
+/* the answer's JSON object: a 2xx body must be one */
 static json_t *parse_answer(int status, const char *transport_err, h2o_iovec_t body,
                             const char **err)
 {
     json_t *doc;
 
-    if (transport_err != NULL) {
-        *err = transport_err == cmn_err_too_large ? cmn_err_too_large : cmn_err_unavailable;
+    *err = answer_error(status, transport_err);
+    if (*err != NULL) {
         return NULL;
     }
-    if (status == 404) {
-        *err = cmn_err_not_found;
-        return NULL;
-    }
-    if (status >= 500 || status == 0) {
-        *err = cmn_err_unavailable;
-        return NULL;
-    }
-    if (status < 200 || status >= 300) {
-        *err = cmn_err_malformed;
-        return NULL;
-    }
-
     doc = json_loadb(body.base, body.len, JSON_REJECT_DUPLICATES, NULL);
     if (doc == NULL || !json_is_object(doc)) {
         json_decref(doc);
@@ -129,7 +135,12 @@ static void on_http_done(void *ctx, const cmn_http_response_t *res)
         }
     }
 
-    result.record = parse_answer(res->status, res->err, res->body, &result.err);
+    if (op->lines) {
+        result.err = answer_error(res->status, res->err);
+        result.lines = result.err == NULL ? res->body : h2o_iovec_init(NULL, 0);
+    } else {
+        result.record = parse_answer(res->status, res->err, res->body, &result.err);
+    }
     op->cb(op->ctx, &result);
     json_decref(result.record); /* NULL-safe */
     op_free(op);
@@ -154,8 +165,8 @@ static int op_send(broker_op_t *op)
 }
 
 /* takes ownership of path and body; on -1 they are freed and cb is not called */
-static int start(cmn_broker_client_t *c, const char *method, char *path, char *body,
-                 cmn_broker_cb cb, void *ctx)
+static int start_op(cmn_broker_client_t *c, const char *method, char *path, char *body,
+                    bool lines, cmn_broker_cb cb, void *ctx)
 {
     broker_op_t *op;
 
@@ -165,13 +176,19 @@ static int start(cmn_broker_client_t *c, const char *method, char *path, char *b
         return -1;
     }
     op = h2o_mem_alloc(sizeof(*op));
-    *op = (broker_op_t){.client = c, .method = method, .path = path, .body = body, .cb = cb,
-                        .ctx = ctx};
+    *op = (broker_op_t){.client = c, .method = method, .path = path, .body = body,
+                        .lines = lines, .cb = cb, .ctx = ctx};
     if (op_send(op) != 0) {
         op_free(op);
         return -1;
     }
     return 0;
+}
+
+static int start(cmn_broker_client_t *c, const char *method, char *path, char *body,
+                 cmn_broker_cb cb, void *ctx)
+{
+    return start_op(c, method, path, body, false, cb, ctx);
 }
 
 static char *strip_slash(const char *url)
@@ -266,7 +283,7 @@ int cmn_broker_get_many(cmn_broker_client_t *c, const char *type, const char *co
         free(path);
         path = NULL;
     }
-    return start(c, "POST", path, body, cb, ctx);
+    return start_op(c, "POST", path, body, true, cb, ctx);
 }
 
 int cmn_broker_put(cmn_broker_client_t *c, const char *type, const char *id, const json_t *data,

@@ -17,7 +17,8 @@
  *   DELETE /v1/records/{type}/{id}        -> 200 {"version"} (404 when absent)
  *   POST   /v1/records/{type}/{id}/take   -> 200 record and the record is gone; 404 when absent
  *   POST   /v1/records/{type}          <- {"ids":[id, ...]} (1 .. 64)
- *                                         -> 200 {"records":[...]}: those that exist, any order
+ *                                         -> 200 application/x-ndjson: a record per line for
+ *                                            those that exist, in any order
  *   GET    /v1/records/{type}?limit=N&cursor=C -> 200 {"records":[...],"cursor":C|null}
  *   GET    /v1/changes?after=V&epoch=E&wait=S -> 200 {"changes":[{type,id,version,deleted}],
  *                                                   "latest":V, "epoch":E, "resync":bool}
@@ -39,6 +40,7 @@ typedef struct st_cmn_broker_result_t {
     const char *err;  /* NULL on success; cmn_err_not_found, cmn_err_unavailable, ... */
     int status;       /* HTTP status, 0 when no answer */
     json_t *record;   /* the whole record object on success (borrowed; valid in the callback) */
+    h2o_iovec_t lines; /* get_many: the NDJSON body (borrowed; valid in the callback) */
 } cmn_broker_result_t;
 
 typedef void (*cmn_broker_cb)(void *ctx, const cmn_broker_result_t *res);
@@ -56,7 +58,7 @@ int cmn_broker_delete(cmn_broker_client_t *c, const char *type, const char *id, 
                       void *ctx);
 int cmn_broker_take(cmn_broker_client_t *c, const char *type, const char *id, cmn_broker_cb cb,
                     void *ctx);
-/* many reads in one request: `record` in the result is the {"records":[...]} object */
+/* many reads in one request: the result's `lines` hold a record per line, `record` is NULL */
 int cmn_broker_get_many(cmn_broker_client_t *c, const char *type, const char *const *ids,
                         size_t n, cmn_broker_cb cb, void *ctx);
 /* query: `record` in the result is the whole {"records":[...],"cursor":...} object */

@@ -526,6 +526,13 @@ void cmn_send_json(h2o_req_t *req, int status, const char *json)
     h2o_send_inline(req, json, len);
 }
 
+void cmn_send_ndjson(h2o_req_t *req, int status, h2o_iovec_t body)
+{
+    start_inline(req, status, NULL, "application/x-ndjson");
+    req->res.content_length = body.len;
+    h2o_send_inline(req, body.base, body.len);
+}
+
 void cmn_send_html(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body)
 {
     start_inline(req, status, reason, "text/html; charset=utf-8");

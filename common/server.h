@@ -86,6 +86,8 @@ const char *cmn_reason_phrase(int status);
 void cmn_send_text(h2o_req_t *req, int status, const char *reason, const char *body);
 void cmn_send_json(h2o_req_t *req, int status, const char *json); /* body copied into the pool */
 void cmn_send_html(h2o_req_t *req, int status, const char *reason, h2o_iovec_t body);
+/* one JSON object per line; body copied into the pool */
+void cmn_send_ndjson(h2o_req_t *req, int status, h2o_iovec_t body);
 void cmn_send_redirect(h2o_req_t *req, int status, h2o_iovec_t location);
 void cmn_add_header(h2o_req_t *req, const char *name, h2o_iovec_t value); /* copies nothing */
 

@@ -266,6 +266,8 @@ static void on_rec_done(void *ctx, const broker_result_t *res)
 
     if (res->err != NULL) {
         send_store_error(req, op->reqid, op->what, res->err);
+    } else if (res->ndjson.base != NULL) {
+        cmn_send_ndjson(req, 200, res->ndjson);
     } else if (res->records != NULL) {
         json_t *page = json_pack("{s:O, s:s?}", "records", res->records, "cursor", res->cursor);
         send_json_obj(req, 200, page);
@@ -356,8 +358,9 @@ static void handle_query(broker_api_t *api, h2o_req_t *req, const char *type)
 }
 
 /*
- * POST /v1/records/{type} {"ids": [id, ...]}: the records of those that exist, one store round
- * trip for up to BROKER_GET_MANY_MAX of them (authorize's cold session reads)
+ * POST /v1/records/{type} {"ids": [id, ...]}: the records of those that exist, one per line
+ * (application/x-ndjson), one store round trip for up to BROKER_GET_MANY_MAX of them
+ * (authorize's cold session reads)
  */
 static void handle_get_many(broker_api_t *api, h2o_req_t *req, const char *type)
 {

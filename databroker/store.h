@@ -26,7 +26,8 @@ typedef struct st_broker_result_t {
     const char *err;
     json_t *record;    /* get, put, take: {"type","id","version","data","expires_at"} */
     uint64_t version;  /* delete: the version of the change */
-    json_t *records;   /* query, get_many: array of records */
+    json_t *records;   /* query: array of records */
+    h2o_iovec_t ndjson; /* get_many: the records found, one compact JSON object per line */
     const char *cursor; /* query: where the next page starts, NULL when this was the last */
 } broker_result_t;
 
@@ -46,8 +47,9 @@ typedef struct st_broker_store_ops_t {
     void (*take)(broker_store_t *s, const char *type, const char *id, broker_store_cb cb,
                  void *ctx);
     /*
-     * the records of those of `ids` (1 .. BROKER_GET_MANY_MAX) that exist, in no particular
-     * order; absent ids are left out (one round trip for many reads)
+     * the records of those of `ids` (1 .. BROKER_GET_MANY_MAX) that exist, as `ndjson`, in no
+     * particular order; absent ids are left out (one round trip for many reads, and records
+     * go out as the store holds them, never parsed)
      */
     void (*get_many)(broker_store_t *s, const char *type, const char *const *ids, size_t n,
                      broker_store_cb cb, void *ctx);

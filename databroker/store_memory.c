@@ -101,24 +101,28 @@ static void mem_get_many(broker_store_t *s, const char *type, const char *const 
 {
     memory_store_t *m = (memory_store_t *)s;
     broker_result_t res = {0};
+    h2o_buffer_t *buf;
 
-    res.records = json_array();
-    if (res.records == NULL) {
-        res.err = cmn_err_no_memory;
-        cb(ctx, &res);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
+    h2o_buffer_init(&buf, &h2o_socket_buffer_prototype);
+    for (size_t i = 0; i < n && res.err == NULL; i++) {
         json_t *record = lookup(m, type, ids[i]);
-        if (record != NULL && json_array_append(res.records, record) != 0) {
-            json_decref(res.records);
-            res.records = NULL;
+        char *text = record != NULL ? json_dumps(record, JSON_COMPACT) : NULL;
+        size_t len = text != NULL ? strlen(text) : 0;
+        if (record != NULL && text == NULL) {
             res.err = cmn_err_no_memory;
-            break;
+        } else if (text != NULL) {
+            h2o_iovec_t room = h2o_buffer_reserve(&buf, len + 1);
+            memcpy(room.base, text, len);
+            room.base[len] = '\n';
+            buf->size += len + 1;
         }
+        free(text);
+    }
+    if (res.err == NULL) {
+        res.ndjson = h2o_iovec_init(buf->bytes != NULL ? buf->bytes : "", buf->size);
     }
     cb(ctx, &res);
-    json_decref(res.records);
+    h2o_buffer_dispose(&buf);
 }
 
 static json_t *record_new(const char *type, const char *id, uint64_t version, json_t *data,

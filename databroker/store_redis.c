@@ -782,31 +782,45 @@ static const char *handle_record_reply(redis_op_t *op, const redisReply *rep)
     return NULL;
 }
 
-/* MGET: one string or nil per key; the absent ones are left out */
+/*
+ * MGET: one string or nil per key; the absent ones are left out and the others go out as
+ * stored (written compact by the put script, so one line each; anything else is refused)
+ */
 static const char *handle_many_reply(redis_op_t *op, const redisReply *rep)
 {
     broker_result_t res = {0};
+    size_t total = 0, at = 0;
+    char *body;
 
     if (rep->type != REDIS_REPLY_ARRAY) {
         return cmn_err_malformed;
     }
-    res.records = json_array();
-    if (res.records == NULL) {
+    for (size_t i = 0; i != rep->elements; i++) {
+        const redisReply *e = rep->element[i];
+        if (e->type == REDIS_REPLY_NIL) {
+            continue;
+        }
+        if (!reply_is_string(e) || e->len < 2 || e->len > REDIS_RECORD_MAX ||
+            e->str[0] != '{' || e->str[e->len - 1] != '}' || memchr(e->str, '\n', e->len)) {
+            return cmn_err_malformed;
+        }
+        total += e->len + 1;
+    }
+    body = malloc(total + 1);
+    if (body == NULL) {
         return cmn_err_no_memory;
     }
     for (size_t i = 0; i != rep->elements; i++) {
-        json_t *rec;
-        if (rep->element[i]->type == REDIS_REPLY_NIL) {
-            continue;
-        }
-        rec = reply_record(rep->element[i]);
-        if (rec == NULL || json_array_append_new(res.records, rec) != 0) {
-            json_decref(res.records);
-            return cmn_err_malformed;
+        const redisReply *e = rep->element[i];
+        if (e->type != REDIS_REPLY_NIL) {
+            memcpy(body + at, e->str, e->len);
+            at += e->len;
+            body[at++] = '\n';
         }
     }
+    res.ndjson = h2o_iovec_init(body, at);
     op_answer(op, &res);
-    json_decref(res.records);
+    free(body);
     return NULL;
 }
 

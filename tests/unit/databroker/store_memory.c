@@ -23,6 +23,7 @@ typedef struct st_seen_t {
     const char *err;
     json_t *record;
     json_t *records;
+    json_t *lines; /* get_many: its ndjson, one array entry per line */
     uint64_t version;
     char cursor[BROKER_CURSOR_MAX];
     bool has_cursor;
@@ -38,6 +39,18 @@ static void on_result(void *ctx, const broker_result_t *res)
     json_decref(seen->records);
     seen->record = res->record == NULL ? NULL : json_deep_copy(res->record);
     seen->records = res->records == NULL ? NULL : json_deep_copy(res->records);
+    json_decref(seen->lines);
+    seen->lines = NULL;
+    if (res->ndjson.base != NULL) {
+        const char *p = res->ndjson.base, *end = p + res->ndjson.len;
+        seen->lines = json_array();
+        while (p < end) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            assert_non_null(nl); /* every line ends with a newline */
+            json_array_append_new(seen->lines, json_loadb(p, (size_t)(nl - p), 0, NULL));
+            p = nl + 1;
+        }
+    }
     seen->version = res->version;
     seen->has_cursor = res->cursor != NULL;
     if (res->cursor != NULL) {
@@ -49,6 +62,7 @@ static void seen_clear(seen_t *seen)
 {
     json_decref(seen->record);
     json_decref(seen->records);
+    json_decref(seen->lines);
     memset(seen, 0, sizeof(*seen));
 }
 
@@ -225,8 +239,8 @@ static void test_get_many(void **state)
     s->ops->get_many(s, "session", ids, 4, on_result, &seen);
     assert_int_equal(seen.calls, 1);
     assert_null(seen.err);
-    assert_int_equal(json_array_size(seen.records), 2);
-    json_array_foreach(seen.records, i, rec) {
+    assert_int_equal(json_array_size(seen.lines), 2);
+    json_array_foreach(seen.lines, i, rec) {
         const char *id = json_string_value(json_object_get(rec, "id"));
         json_int_t n = json_integer_value(json_object_get(json_object_get(rec, "data"), "n"));
         got1 |= strcmp(id, "m1") == 0 && n == 1;
@@ -238,7 +252,7 @@ static void test_get_many(void **state)
     /* another type's id is not found under this one */
     s->ops->get_many(s, "session", (const char *[]){"m2"}, 1, on_result, &seen);
     assert_null(seen.err);
-    assert_int_equal(json_array_size(seen.records), 0);
+    assert_int_equal(json_array_size(seen.lines), 0);
     seen_clear(&seen);
 }
 
