@@ -11,7 +11,7 @@ auth_request to B1 then the upstream; P1 /verify straight to authorize, cached s
 identity headers; P2 the shipped nginx config end to end; P3 /verify with a different cold
 session per request; P4 denied (403) and unauthenticated (401); P5 P1 with 1, 2 and 4 workers.
 The static upstream is a second B1 process. Memory: authorize's RSS at start and after holding
-every pool session in its cache.
+the first --sessions pool sessions in its cache.
 
 Environment: BENCH_PORT_BASE (default 23500, below the ephemeral port range; ports
 base..base+23), BENCH_RUN_DIR (default a new temporary directory, removed after a run without
@@ -216,6 +216,7 @@ class Cluster:
         self.services = {}
         self.hot_cookie = None
         self.pool_file = os.path.join(self.run_dir, "secrets", "pool.cookies")
+        self.mem_file = os.path.join(self.run_dir, "secrets", "memory.cookies")
 
     # -- preparation
 
@@ -389,7 +390,7 @@ class Cluster:
                     lambda: probe(self.port["nginx"], "/", host="b2.bench.localhost",
                                   tls=tls)[0] == 200, "B2 200")
 
-    def start_all(self, sessions):
+    def start_all(self, sessions, pool):
         self.start_redis()
         self.start_databroker()
 
@@ -398,7 +399,12 @@ class Cluster:
         self.mint(1, hot_file)
         with open(hot_file) as f:
             self.hot_cookie = f.read().strip()
-        self.mint(sessions, self.pool_file)
+        self.mint(pool, self.pool_file)
+        # the memory measurement fills a cache with the first `sessions` of the pool
+        with open(self.pool_file) as src, open(self.mem_file, "w") as dst:
+            os.chmod(self.mem_file, 0o600)
+            for _ in range(sessions):
+                dst.write(src.readline())
 
         self.start_b1("b1")
         self.start_b1("upstream")
@@ -515,6 +521,8 @@ def run_wrk(cluster, sc, conns, duration, strict, fill=False):
         env["BENCH_COOKIE"] = cluster.hot_cookie
     elif sc.cookie == "pool":
         env["BENCH_COOKIE_FILE"] = cluster.pool_file
+    elif sc.cookie == "memory":
+        env["BENCH_COOKIE_FILE"] = cluster.mem_file
     url = "%s://127.0.0.1:%d%s" % ("https" if sc.tls else "http", cluster.port[sc.port], sc.path)
     argv = ["wrk", "-t", str(WRK_THREADS), "-c", str(conns), "-d", "%ds" % duration,
             "--timeout", WRK_TIMEOUT, "-s", os.path.join(HERE, "wrk.lua"), url]
@@ -615,7 +623,7 @@ def measure_memory(cluster, sessions, strict):
     svc = cluster.services["authz-mem"]
     rss_start = cluster.rss_start
     sc = Scenario("MEM", "fill the cache", "authz-mem", verify_path(ROUTE_HOST), ["authz-mem"],
-                  cookie="pool")
+                  cookie="memory")
     rec = run_wrk(cluster, sc, 64, FILL_LIMIT_S, True, fill=True)
     time.sleep(0.5)
     rss_full = rss_bytes(svc.pid)
@@ -759,7 +767,7 @@ def machine_meta(args):
         "mem_gib": int(meminfo.get("MemTotal", "0 kB").split()[0]) / 2**20,
         "kernel": platform.release(), "git": rev, "build": os.path.basename(args.out_dir),
         "duration_s": args.duration, "rounds": args.rounds, "connections": args.connections,
-        "sessions": args.sessions, "smoke": args.smoke,
+        "sessions": args.sessions, "pool": args.pool, "smoke": args.smoke,
     }
 
 
@@ -770,7 +778,7 @@ def run(args, cluster):
     cluster.prepare()
     log("starting the cluster in %s (ports %d..%d)"
         % (cluster.run_dir, args.port_base, max(cluster.port.values())))
-    cluster.start_all(args.sessions)
+    cluster.start_all(args.sessions, args.pool)
     scs = [sc for sc in scenarios(cluster)
            if not args.scenarios or sc.name.split("-")[0] in args.scenarios
            or sc.name in args.scenarios]
@@ -832,7 +840,10 @@ def parse_args():
                    "(default 2; smoke 1)")
     p.add_argument("--connections", help="comma-separated wrk -c values (default 16,64; "
                    "smoke 16)")
-    p.add_argument("--sessions", type=int, help="cold sessions minted (default 100000; "
+    p.add_argument("--pool", type=int, help="sessions minted for P3's cold requests (default "
+                   "300000, so that a 10 s run at 30,000 req/s never reuses one; smoke 1000)")
+    p.add_argument("--sessions", type=int, help="sessions the memory measurement caches, the "
+                   "first of the pool (default 100000; "
                    "smoke 1000)")
     p.add_argument("--serve", action="store_true",
                    help="start the cluster, probe every scenario, then wait for ctrl-c "
@@ -849,6 +860,7 @@ def parse_args():
     args.connections = [int(c) for c in (args.connections or
                                          ("16" if args.smoke else "16,64")).split(",")]
     args.sessions = args.sessions or (1000 if args.smoke else 100000)
+    args.pool = max(args.pool or (1000 if args.smoke else 300000), args.sessions)
     args.scenarios = [n for n in (args.scenarios or "").split(",") if n]
     args.warmup = 0 if args.smoke else 2
     args.cold_runs = args.rounds * len(args.connections)
