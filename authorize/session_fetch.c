@@ -210,24 +210,6 @@ authz_session_fetcher_t *authz_session_fetcher_create(h2o_loop_t *loop,
     return f;
 }
 
-void authz_session_fetcher_destroy(authz_session_fetcher_t *f)
-{
-    if (f == NULL) {
-        return;
-    }
-    if (h2o_timeout_is_linked(&f->flush_entry)) {
-        h2o_timeout_unlink(&f->flush_entry);
-    }
-    while (!h2o_linklist_is_empty(&f->pending)) {
-        fetch_entry_t *e = H2O_STRUCT_FROM_MEMBER(fetch_entry_t, link, f->pending.next);
-        h2o_linklist_unlink(&e->link);
-        f->num_pending--;
-        answer_unavailable(e, cmn_err_unavailable, 0);
-    }
-    h2o_timeout_dispose(f->loop, &f->turn_end);
-    free(f);
-}
-
 int authz_session_fetch(authz_session_fetcher_t *f, const char *id, uint64_t gen,
                         authz_session_fetch_cb cb, void *ctx)
 {
@@ -264,9 +246,4 @@ int authz_session_fetch(authz_session_fetcher_t *f, const char *id, uint64_t gen
         h2o_timeout_link(f->loop, &f->turn_end, &f->flush_entry);
     }
     return 0;
-}
-
-size_t authz_session_fetcher_in_flight(const authz_session_fetcher_t *f)
-{
-    return f->num_in_flight;
 }

@@ -26,10 +26,9 @@ typedef struct st_authz_session_fetcher_t authz_session_fetcher_t;
  */
 typedef void (*authz_session_fetch_cb)(void *ctx, const cmn_broker_result_t *res, uint64_t gen);
 
+/** for the worker thread of `loop`, which keeps it as long as it runs; NULL without memory */
 authz_session_fetcher_t *authz_session_fetcher_create(h2o_loop_t *loop,
                                                       cmn_broker_client_t *broker);
-/** answers what still waits as unavailable; only once no batch is in flight */
-void authz_session_fetcher_destroy(authz_session_fetcher_t *f);
 
 /**
  * Asks for session `id`, `gen` being the cache generation read just before; `cb` runs exactly
@@ -37,8 +36,5 @@ void authz_session_fetcher_destroy(authz_session_fetcher_t *f);
  */
 int authz_session_fetch(authz_session_fetcher_t *f, const char *id, uint64_t gen,
                         authz_session_fetch_cb cb, void *ctx);
-
-/** batch requests in flight (for tests) */
-size_t authz_session_fetcher_in_flight(const authz_session_fetcher_t *f);
 
 #endif
