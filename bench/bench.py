@@ -493,8 +493,8 @@ def preflight(cluster, sc):
     cookie = {None: None, "hot": cluster.hot_cookie,
               "pool": cluster.first_pool_cookie()}[sc.cookie]
     try:
-        status, headers = probe(cluster.port[sc.preflight_port], sc.path, host=sc.host, cookie=cookie,
-                                tls=insecure_tls() if sc.tls else None)
+        status, headers = probe(cluster.port[sc.preflight_port], sc.path, host=sc.host,
+                                cookie=cookie, tls=insecure_tls() if sc.tls else None)
     except OSError as e:
         raise BenchError("%s: the probe request failed: %s" % (sc.name, e))
     if status != sc.expect:
