@@ -6,6 +6,7 @@
 #include <string.h>
 #include "common/cookie.h"
 #include "common/err.h"
+#include "common/log.h"
 
 typedef struct st_fetch_waiter_t {
     h2o_linklist_t link;
@@ -16,6 +17,7 @@ typedef struct st_fetch_waiter_t {
 /* one id: waiting in `pending`, or inside a batch in flight */
 typedef struct st_fetch_entry_t {
     h2o_linklist_t link;
+    bool absent; /* an id the databroker would refuse: no such record can exist */
     uint64_t gen; /* of the first ask: the read counts as started then */
     size_t id_len;
     char id[CMN_SESSION_ID_MAX + 1];
@@ -94,12 +96,47 @@ static int answer_line(fetch_batch_t *b, const char *line, size_t len)
         return -1;
     }
     if (e != NULL) {
+        /* {"id", "error"}: the databroker could not read that one record */
         cmn_broker_result_t one = {.status = 200, .record = rec};
+        if (json_object_get(rec, "error") != NULL) {
+            one = (cmn_broker_result_t){.err = cmn_err_bad_json, .status = 200};
+        }
         h2o_linklist_unlink(&e->link);
         answer_entry(e, &one);
     }
     json_decref(rec);
     return 0;
+}
+
+static void on_solo_done(void *ctx, const cmn_broker_result_t *res)
+{
+    answer_entry(ctx, res);
+}
+
+/*
+ * The ids of a batch whose answer could not come as one, each read on its own: a databroker from
+ * before batch reads (405, while a cluster is upgraded), or an answer over even
+ * CMN_BROKER_GET_MANY_BODY_MAX. Rare, so these reads are not joinable.
+ */
+static void read_one_by_one(fetch_batch_t *b)
+{
+    while (!h2o_linklist_is_empty(&b->entries)) {
+        fetch_entry_t *e = H2O_STRUCT_FROM_MEMBER(fetch_entry_t, link, b->entries.next);
+        h2o_linklist_unlink(&e->link);
+        if (cmn_broker_get(b->fetcher->broker, "session", e->id, on_solo_done, e) != 0) {
+            answer_unavailable(e, cmn_err_unavailable, 0);
+        }
+    }
+}
+
+static size_t count_entries(const h2o_linklist_t *list)
+{
+    size_t n = 0;
+
+    for (const h2o_linklist_t *l = list->next; l != list; l = l->next) {
+        n++;
+    }
+    return n;
 }
 
 /*
@@ -116,7 +153,14 @@ static void on_batch_done(void *ctx, const cmn_broker_result_t *res)
     h2o_linklist_unlink(&b->link);
     f->num_in_flight--;
 
-    if (res->err != NULL) {
+    if (res->err == cmn_err_too_large || res->status == 405) {
+        cmn_log_info(NULL, "session batch read: %s (status %d); reading its %zu sessions one by "
+                     "one", res->err, res->status, count_entries(&b->entries));
+        read_one_by_one(b);
+    } else if (res->err != NULL) {
+        /* one line for the batch, not one per waiting request (an outage would flood) */
+        cmn_log_warn(NULL, "session batch read of %zu sessions failed: %s (status %d)",
+                     count_entries(&b->entries), res->err, res->status);
         left = (cmn_broker_result_t){.err = res->err, .status = res->status};
     }
     while (res->err == NULL && p != NULL && p < end) {
@@ -170,8 +214,26 @@ static int send_batch(authz_session_fetcher_t *f)
     return 0;
 }
 
+/* answers the pending ids that cannot name a record, so they never fail a whole batch */
+static void answer_absent(authz_session_fetcher_t *f)
+{
+    cmn_broker_result_t missing = {.err = cmn_err_not_found, .status = 404};
+    h2o_linklist_t *l = f->pending.next;
+
+    while (l != &f->pending) {
+        fetch_entry_t *e = H2O_STRUCT_FROM_MEMBER(fetch_entry_t, link, l);
+        l = l->next;
+        if (e->absent) {
+            h2o_linklist_unlink(&e->link);
+            f->num_pending--;
+            answer_entry(e, &missing);
+        }
+    }
+}
+
 static void flush(authz_session_fetcher_t *f)
 {
+    answer_absent(f);
     while (f->num_pending > 0 && f->num_in_flight < AUTHZ_FETCH_BATCHES_MAX) {
         if (send_batch(f) != 0) {
             /* out of memory: what waits fails rather than waiting for a batch that never goes */
@@ -233,6 +295,7 @@ int authz_session_fetch(authz_session_fetcher_t *f, const char *id, uint64_t gen
             free(w);
             return -1;
         }
+        e->absent = !cmn_broker_valid_id(id);
         e->gen = gen;
         e->id_len = len;
         memcpy(e->id, id, len + 1);

@@ -330,8 +330,9 @@ static void on_session_fetched(void *arg, const cmn_broker_result_t *res, uint64
     } else if (res->err == cmn_err_not_found || res->status == 404) {
         decide(req, ctx, NULL, 0, "session-not-found");
     } else {
-        cmn_log_warn(cmn_req_id(req), "session read failed: %s (status %d)",
-                     res->err != NULL ? res->err : "no record", res->status);
+        /* debug only: the fetcher logs a failed batch once, not once per waiting request */
+        cmn_log_debug(cmn_req_id(req), "session read failed: %s (status %d)",
+                      res->err != NULL ? res->err : "no record", res->status);
         respond_reason(req, ctx, 503, "databroker-unavailable");
     }
 

@@ -150,7 +150,8 @@ static int op_send(broker_op_t *op)
 {
     cmn_broker_client_t *client = op->client;
     char *url = join_url(client->urls[client->current], op->path);
-    cmn_http_request_t req = {.method = op->method, .url = url};
+    cmn_http_request_t req = {.method = op->method, .url = url,
+                              .body_max = op->lines ? CMN_BROKER_GET_MANY_BODY_MAX : 0};
     int ret;
 
     req.headers[0] = "Accept: application/json";
@@ -257,6 +258,23 @@ int cmn_broker_get(cmn_broker_client_t *c, const char *type, const char *id, cmn
                    void *ctx)
 {
     return start(c, "GET", record_path(type, id, ""), NULL, cb, ctx);
+}
+
+bool cmn_broker_valid_id(const char *id)
+{
+    size_t len = strlen(id);
+
+    if (len == 0 || len > CMN_BROKER_ID_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i != len; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              strchr("._@:-", c) != NULL)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 int cmn_broker_get_many(cmn_broker_client_t *c, const char *type, const char *const *ids,

@@ -3,6 +3,7 @@
 #ifndef CMN_BROKER_CLIENT_H
 #define CMN_BROKER_CLIENT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <jansson.h>
 #include <h2o.h>
@@ -33,6 +34,10 @@
 #define CMN_BROKER_TIMEOUT_MS 3000
 #define CMN_BROKER_WAIT_S 20
 #define CMN_BROKER_GET_MANY_MAX 64 /* the databroker's BROKER_GET_MANY_MAX */
+/* one record as the databroker answers it: a put body is at most 256 KiB, plus its own fields */
+#define CMN_BROKER_RECORD_MAX (300 * 1024)
+/* a batch answer can hold that many of the largest records (19 MiB, only while they come) */
+#define CMN_BROKER_GET_MANY_BODY_MAX (CMN_BROKER_GET_MANY_MAX * CMN_BROKER_RECORD_MAX)
 
 typedef struct st_cmn_broker_client_t cmn_broker_client_t;
 
@@ -44,6 +49,11 @@ typedef struct st_cmn_broker_result_t {
 } cmn_broker_result_t;
 
 typedef void (*cmn_broker_cb)(void *ctx, const cmn_broker_result_t *res);
+
+#define CMN_BROKER_ID_MAX 128
+
+/** a record id the databroker takes: [A-Za-z0-9._@:-]{1,128} */
+bool cmn_broker_valid_id(const char *id);
 
 /** a client for `loop` from the config's databroker_service_url and mTLS files; NULL on error */
 cmn_broker_client_t *cmn_broker_client_create(h2o_loop_t *loop, const cmn_config_t *config);

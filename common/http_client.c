@@ -43,6 +43,7 @@ typedef struct st_http_transfer_t {
     struct curl_slist *headers;
     char *buf; /* response body, NUL-terminated */
     size_t len, cap;
+    size_t body_max; /* longest answer taken */
     bool too_large;
     char errbuf[CURL_ERROR_SIZE];
     cmn_http_response_t res;
@@ -220,7 +221,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     http_transfer_t *t = arg;
     size_t n = size * nmemb;
 
-    if (n > CMN_HTTP_BODY_MAX - t->len) {
+    if (n > t->body_max - t->len) {
         t->too_large = true;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
@@ -326,6 +327,7 @@ static const char *transfer_setup(http_transfer_t *t, const http_opts_t *opts,
 
     t->cap = 1024;
     t->buf = h2o_mem_alloc(t->cap);
+    t->body_max = req->body_max != 0 ? req->body_max : CMN_HTTP_BODY_MAX;
     t->buf[0] = '\0';
 
     err = parse_url(t, opts, req->url, &plain_http);
@@ -347,7 +349,7 @@ static const char *transfer_setup(http_transfer_t *t, const http_opts_t *opts,
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
     SETOPT(CURLOPT_TIMEOUT_MS, (long)total_ms);
-    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CMN_HTTP_BODY_MAX);
+    SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->body_max);
     SETOPT(CURLOPT_WRITEFUNCTION, on_body);
     SETOPT(CURLOPT_WRITEDATA, t);
     SETOPT(CURLOPT_USERAGENT, "portcullis");

@@ -34,6 +34,7 @@ typedef struct st_cmn_http_request_t {
     const char *headers[CMN_HTTP_MAX_HEADERS]; /* "Name: value", NULL-terminated */
     h2o_iovec_t body;
     unsigned total_timeout_ms; /* 0 = the client's default; for long polls */
+    size_t body_max;           /* longest answer taken; 0 = CMN_HTTP_BODY_MAX */
 } cmn_http_request_t;
 
 typedef struct st_cmn_http_response_t {
@@ -61,7 +62,7 @@ void cmn_http_client_destroy(cmn_http_client_t *client);
  * loop's thread, also on failure (never from inside this call). Returns 0, or -1 when the
  * request could not even be queued (then cb is not called). A refused or malformed URL is
  * reported through cb (cmn_http_err_insecure_url, cmn_err_malformed), a body over
- * CMN_HTTP_BODY_MAX as cmn_err_too_large, a timeout as cmn_err_timeout, a failed connection as
+ * CMN_HTTP_BODY_MAX (or req->body_max) as cmn_err_too_large, a timeout as cmn_err_timeout, a failed connection as
  * cmn_err_unavailable and other transport failures as cmn_err_io.
  * Requests still in flight when the client is destroyed are dropped without a callback.
  */

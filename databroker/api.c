@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "common/broker_client.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/server.h"
@@ -97,24 +98,6 @@ static bool valid_type(const char *s)
     for (i = 0; i != len; i++) {
         char c = s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool valid_id(const char *s)
-{
-    size_t len = strlen(s);
-    size_t i;
-
-    if (len == 0 || len > BROKER_ID_MAX) {
-        return false;
-    }
-    for (i = 0; i != len; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("._@:-", c) != NULL)) {
             return false;
         }
     }
@@ -382,10 +365,19 @@ static void handle_get_many(broker_api_t *api, h2o_req_t *req, const char *type)
         json_array_size(list) > BROKER_GET_MANY_MAX) {
         bad = "body must be {\"ids\": [1 to 64 ids]}";
     }
-    for (n = 0; bad == NULL && n < json_array_size(list); n++) {
-        ids[n] = json_string_value(json_array_get(list, n));
-        if (ids[n] == NULL || !valid_id(ids[n])) {
+    for (size_t i = 0; bad == NULL && i < json_array_size(list); i++) {
+        const char *id = json_string_value(json_array_get(list, i));
+        bool seen = false;
+        if (id == NULL || !cmn_broker_valid_id(id)) {
             bad = "bad id in \"ids\": want [A-Za-z0-9._@:-]{1,128}";
+            break;
+        }
+        /* an id asked twice is read and answered once */
+        for (size_t j = 0; j < n && !seen; j++) {
+            seen = strcmp(ids[j], id) == 0;
+        }
+        if (!seen) {
+            ids[n++] = id;
         }
     }
     if (bad != NULL) {
@@ -409,7 +401,7 @@ static void handle_records(broker_api_t *api, h2o_req_t *req, char seg[][SEGMENT
         send_error(req, 400, "bad type: want [a-z0-9_-]{1,32}");
         return;
     }
-    if (id != NULL && !valid_id(id)) {
+    if (id != NULL && !cmn_broker_valid_id(id)) {
         send_error(req, 400, "bad id: want [A-Za-z0-9._@:-]{1,128}");
         return;
     }

@@ -110,6 +110,7 @@ typedef struct st_redis_op_t {
     char cursor_id[BROKER_ID_MAX + 1];
     char *data_json;
     char *keys; /* get_many: the record keys, REDIS_KEY_MAX apart */
+    size_t id_offset; /* get_many: where the id starts in each key */
 } redis_op_t;
 
 static void conn_start(redis_store_t *r, redis_conn_t *c);
@@ -783,45 +784,73 @@ static const char *handle_record_reply(redis_op_t *op, const redisReply *rep)
 }
 
 /*
- * MGET: one string or nil per key; the absent ones are left out and the others go out as
- * stored (written compact by the put script, so one line each; anything else is refused)
+ * One MGET element as a line of the answer: the stored text when it is one line of object (the
+ * put script writes compact JSON), else the record re-written compact, else an error line for
+ * its id, so that one unreadable record fails only its own read.
  */
+static int append_many_line(h2o_buffer_t **buf, const redisReply *e, const char *id)
+{
+    json_t *line = NULL;
+    char *text = NULL;
+    const char *out = e->str;
+    size_t len = e->len;
+    h2o_iovec_t room;
+
+    if (e->len < 2 || e->str[0] != '{' || e->str[e->len - 1] != '}' ||
+        memchr(e->str, '\n', e->len) != NULL) {
+        line = reply_record(e);
+        if (line == NULL) {
+            char fp[32];
+            /* ids can be bearer-like (session ids): a fingerprint only */
+            cmn_log_error(NULL, "redis: record %s is not JSON; its reads fail",
+                          cmn_redact(id, strlen(id), fp, sizeof(fp)));
+            line = json_pack("{s:s, s:s}", "id", id, "error", "unreadable record");
+        }
+        text = line != NULL ? json_dumps(line, JSON_COMPACT) : NULL;
+        json_decref(line);
+        if (text == NULL) {
+            return -1;
+        }
+        out = text;
+        len = strlen(text);
+    }
+    room = h2o_buffer_reserve(buf, len + 1);
+    memcpy(room.base, out, len);
+    room.base[len] = '\n';
+    (*buf)->size += len + 1;
+    free(text);
+    return 0;
+}
+
+/* MGET: one string or nil per key, the absent ones left out */
 static const char *handle_many_reply(redis_op_t *op, const redisReply *rep)
 {
     broker_result_t res = {0};
-    size_t total = 0, at = 0;
-    char *body;
+    h2o_buffer_t *buf;
+    const char *err = NULL;
 
-    if (rep->type != REDIS_REPLY_ARRAY) {
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != (size_t)op->argc - 1) {
         return cmn_err_malformed;
     }
-    for (size_t i = 0; i != rep->elements; i++) {
+    h2o_buffer_init(&buf, &h2o_socket_buffer_prototype);
+    for (size_t i = 0; i != rep->elements && err == NULL; i++) {
         const redisReply *e = rep->element[i];
+        const char *id = op->argv[i + 1] + op->id_offset;
         if (e->type == REDIS_REPLY_NIL) {
             continue;
         }
-        if (!reply_is_string(e) || e->len < 2 || e->len > REDIS_RECORD_MAX ||
-            e->str[0] != '{' || e->str[e->len - 1] != '}' || memchr(e->str, '\n', e->len)) {
-            return cmn_err_malformed;
-        }
-        total += e->len + 1;
-    }
-    body = malloc(total + 1);
-    if (body == NULL) {
-        return cmn_err_no_memory;
-    }
-    for (size_t i = 0; i != rep->elements; i++) {
-        const redisReply *e = rep->element[i];
-        if (e->type != REDIS_REPLY_NIL) {
-            memcpy(body + at, e->str, e->len);
-            at += e->len;
-            body[at++] = '\n';
+        if (!reply_is_string(e) || e->len > REDIS_RECORD_MAX) {
+            err = cmn_err_malformed;
+        } else if (append_many_line(&buf, e, id) != 0) {
+            err = cmn_err_no_memory;
         }
     }
-    res.ndjson = h2o_iovec_init(body, at);
-    op_answer(op, &res);
-    free(body);
-    return NULL;
+    if (err == NULL) {
+        res.ndjson = h2o_iovec_init(buf->size != 0 ? buf->bytes : "", buf->size);
+        op_answer(op, &res);
+    }
+    h2o_buffer_dispose(&buf);
+    return err;
 }
 
 /* {version, epoch[, record]}; version "0" = the record was absent */
@@ -1080,6 +1109,7 @@ static void redis_get_many(broker_store_t *s, const char *type, const char *cons
         return;
     }
     op_arg_str(op, "MGET");
+    op->id_offset = strlen("portcullis:rec::") + strlen(type);
     for (size_t i = 0; i < n; i++) {
         char *key = op->keys + i * REDIS_KEY_MAX;
         snprintf(key, REDIS_KEY_MAX, "portcullis:rec:%s:%s", type, ids[i]);

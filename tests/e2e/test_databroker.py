@@ -293,6 +293,28 @@ class DatabrokerTest(unittest.TestCase):
         status, _, got = self.get_many("session", ["gm0"] + ["none%d" % i for i in range(63)])
         self.assertEqual((status, list(got)), (200, ["gm0"]))
 
+    def test_get_many_reads_each_id_once(self):
+        self.assertEqual(self.put("session", "gm-dup", {"i": 1}, ttl=600)[0], 200)
+        # the helper fails when a record comes twice
+        status, _, got = self.get_many("session", ["gm-dup", "gm-dup", "absent", "gm-dup"])
+        self.assertEqual((status, list(got)), (200, ["gm-dup"]))
+
+    def test_get_many_unreadable_record_fails_only_its_own_read(self):
+        status, good = self.put("session", "gm-good", {"i": 1}, ttl=600)
+        self.assertEqual(status, 200)
+        # records the put script did not write: pretty-printed, and not JSON at all
+        pretty = {"type": "session", "id": "gm-pretty", "version": 1, "data": {"i": 2},
+                  "expires_at": None}
+        self.redis.cmd("SET", "portcullis:rec:session:gm-pretty", json.dumps(pretty, indent=2))
+        self.redis.cmd("SET", "portcullis:rec:session:gm-broken", "{not json")
+        status, ctype, got = self.get_many("session", ["gm-broken", "gm-good", "gm-pretty"])
+        self.assertEqual((status, ctype), (200, "application/x-ndjson"))
+        self.assertEqual(got["gm-good"], good)
+        self.assertEqual(got["gm-pretty"], pretty)
+        self.assertEqual(set(got["gm-broken"]), {"id", "error"})
+        self.redis.cmd("DEL", "portcullis:rec:session:gm-pretty",
+                       "portcullis:rec:session:gm-broken")
+
     def test_get_many_bad_input(self):
         cases = [
             b"", b"not json", {"ids": []}, {"ids": "gm0"}, {"noids": ["gm0"]},
