@@ -87,6 +87,7 @@ check:
 
 # the benchmark (bench/README.md): its own tools, never part of `make test`
 BENCH_BINS  := $(OUT)/bench/b1_server $(OUT)/bench/mint_sessions
+e2e: $(OUT)/bench/mint_sessions # the cold-read tests mint sessions with it
 BENCH_BUILD ?= release
 .PHONY: bench bench-tools
 

@@ -16,7 +16,8 @@
 #include "common/crypto.h"
 
 /*
- *   mint_sessions -c CONFIG -n N -o FILE [-w WINDOW]
+ *   mint_sessions -c CONFIG -n N -o FILE [-w WINDOW] [-p PAD]
+ *   mint_sessions -c CONFIG -u ID -o FILE
  *
  * Each session is what authenticate would store after a sign-in (common/session.h), PUT over
  * the databroker's mTLS API with the client certificate of CERTIFICATE_FILE and
@@ -24,6 +25,8 @@
  * sealed for the config's cookie_name and cookie_domain with the key derived from its secrets,
  * so they are valid on every route host inside cookie_domain. WINDOW PUTs are in flight at once.
  * FILE holds live credentials for the benchmark's throwaway secrets: it is written 0600.
+ * -p adds a claim "pad" of PAD bytes to each record (large sessions, for tests). -u writes one
+ * cookie for session ID and stores nothing (ids the databroker refuses, for tests).
  */
 
 #define MINT_MAX_SESSIONS 1000000
@@ -31,6 +34,7 @@
 #define MINT_DEFAULT_WINDOW 64
 #define MINT_LIFETIME_S (12 * 3600)
 #define MINT_DEADLINE_S 300
+#define MINT_MAX_PAD 200000
 
 typedef struct st_mint_t {
     cmn_broker_client_t *broker;
@@ -44,13 +48,16 @@ typedef struct st_mint_t {
     const char *failure; /* the first error seen; the run stops there */
     int failure_status;
     uint64_t now;
+    char *pad;               /* the "pad" claim's value, or NULL */
+    const char *unstored_id; /* -u */
     char (*cookies)[CMN_COOKIE_VALUE_MAX];
 } mint_t;
 
 static void fill(mint_t *m);
 
-static json_t *session_data(size_t i, const char *id, uint64_t now)
+static json_t *session_data(size_t i, const char *id, uint64_t now, const char *pad)
 {
+    json_t *data;
     char email[64], name[64], sub[64];
 
     snprintf(email, sizeof(email), "user%zu@example.com", i);
@@ -58,7 +65,7 @@ static json_t *session_data(size_t i, const char *id, uint64_t now)
     snprintf(sub, sizeof(sub), "u-bench-%zu", i);
 
     /* the claims authenticate merges from the dev IdP's ID token and userinfo */
-    return json_pack("{s:s, s:s, s:b, s:s, s:[s,s], s:{s:s, s:s, s:b, s:s, s:[s,s], s:s, s:s, "
+    data = json_pack("{s:s, s:s, s:b, s:s, s:[s,s], s:{s:s, s:s, s:b, s:s, s:[s,s], s:s, s:s, "
                      "s:I, s:I, s:I, s:s}, s:I, s:I, s:I, s:s, s:s, s:I}",
                      "user_id", sub, "email", email, "email_verified", 1, "name", name, "groups",
                      "engineering", "bench", "claims", "sub", sub, "email", email,
@@ -69,6 +76,12 @@ static json_t *session_data(size_t i, const char *id, uint64_t now)
                      (json_int_t)(now + MINT_LIFETIME_S), "last_refresh", (json_int_t)now,
                      "id_token", "", "access_token", "", "access_expiry",
                      (json_int_t)(now + 3600));
+    if (data != NULL && pad != NULL &&
+        json_object_set_new(json_object_get(data, "claims"), "pad", json_string(pad)) != 0) {
+        json_decref(data);
+        data = NULL;
+    }
+    return data;
 }
 
 static void on_put(void *ctx, const cmn_broker_result_t *res)
@@ -95,7 +108,7 @@ static int start_one(mint_t *m, size_t i)
                         m->cookies[i]) != 0) {
         return -1;
     }
-    data = session_data(i, ticket.session_id, m->now);
+    data = session_data(i, ticket.session_id, m->now, m->pad);
     if (data == NULL) {
         return -1;
     }
@@ -147,19 +160,31 @@ Exit:
 }
 
 static int parse_args(int argc, char **argv, const char **config_path, size_t *n,
-                      const char **out, size_t *window)
+                      const char **out, size_t *window, size_t *pad, const char **unstored_id)
 {
     int opt;
     char *end = NULL;
     unsigned long v;
 
-    while ((opt = getopt(argc, argv, "c:n:o:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "c:n:o:w:p:u:")) != -1) {
         switch (opt) {
         case 'c':
             *config_path = optarg;
             break;
         case 'o':
             *out = optarg;
+            break;
+        case 'u':
+            *unstored_id = optarg;
+            *n = 1;
+            break;
+        case 'p':
+            errno = 0;
+            v = strtoul(optarg, &end, 10);
+            if (errno != 0 || *end != '\0' || v == 0 || v > MINT_MAX_PAD) {
+                return -1;
+            }
+            *pad = v;
             break;
         case 'n':
         case 'w':
@@ -176,6 +201,24 @@ static int parse_args(int argc, char **argv, const char **config_path, size_t *n
         }
     }
     return *config_path != NULL && *out != NULL && *n > 0 && optind == argc ? 0 : -1;
+}
+
+/* -u: one cookie for an id that is never stored */
+static int seal_unstored(mint_t *m, const char *out)
+{
+    cmn_session_ticket_t ticket = {.issued = m->now, .expiry = m->now + MINT_LIFETIME_S};
+
+    if (strlen(m->unstored_id) > CMN_SESSION_ID_MAX) {
+        fprintf(stderr, "mint_sessions: -u: an id of at most %d bytes\n", CMN_SESSION_ID_MAX);
+        return 2;
+    }
+    snprintf(ticket.session_id, sizeof(ticket.session_id), "%s", m->unstored_id);
+    if (cmn_cookie_seal(m->keys.cookie, m->config->cookie_name, m->config->cookie_domain,
+                        &ticket, m->cookies[0]) != 0 || write_cookies(m, out) != 0) {
+        fprintf(stderr, "mint_sessions: cannot seal or write the cookie\n");
+        return 1;
+    }
+    return 0;
 }
 
 static int run(mint_t *m, h2o_evloop_t *loop)
@@ -203,11 +246,23 @@ int main(int argc, char **argv)
     struct timespec t0, t1;
     int rc = 1;
 
+    size_t pad = 0;
+
     m.window = MINT_DEFAULT_WINDOW;
-    if (parse_args(argc, argv, &config_path, &m.total, &out, &m.window) != 0) {
-        fprintf(stderr, "usage: %s -c CONFIG -n N (1..%d) -o FILE [-w WINDOW (1..%d)]\n",
-                argv[0], MINT_MAX_SESSIONS, MINT_MAX_WINDOW);
+    if (parse_args(argc, argv, &config_path, &m.total, &out, &m.window, &pad,
+                   &m.unstored_id) != 0) {
+        fprintf(stderr, "usage: %s -c CONFIG -n N (1..%d) -o FILE [-w WINDOW (1..%d)] "
+                "[-p PAD (1..%d)]\n       %s -c CONFIG -u ID -o FILE\n", argv[0],
+                MINT_MAX_SESSIONS, MINT_MAX_WINDOW, MINT_MAX_PAD, argv[0]);
         return 2;
+    }
+    if (pad > 0) {
+        m.pad = malloc(pad + 1);
+        if (m.pad == NULL) {
+            return 2;
+        }
+        memset(m.pad, 'x', pad);
+        m.pad[pad] = '\0';
     }
 
     config = cmn_config_load(config_path, &diag);
@@ -228,6 +283,10 @@ int main(int argc, char **argv)
     if (m.cookies == NULL ||
         cmn_keys_derive(config->cookie_secret, config->shared_secret, &m.keys) != 0) {
         fprintf(stderr, "mint_sessions: out of memory or key derivation failed\n");
+        goto Exit;
+    }
+    if (m.unstored_id != NULL) {
+        rc = seal_unstored(&m, out);
         goto Exit;
     }
     m.broker = cmn_broker_client_create(loop, config);
@@ -257,6 +316,7 @@ Exit:
     }
     cmn_keys_clear(&m.keys);
     free(m.cookies);
+    free(m.pad);
     cmn_config_destroy(config);
     return rc;
 }

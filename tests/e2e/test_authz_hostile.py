@@ -6,6 +6,7 @@ CORS preflights; non-browser 401s; cookies; identity headers; the databroker gap
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import unittest
@@ -53,6 +54,22 @@ def direct(host, path, headers=None, method="GET", instance="a"):
     h = {"Host": "%s:%d" % (host, port_of("nginx")), "X-Forwarded-Proto": "https"}
     h.update(headers or {})
     return Browser().request(method, authorize_url(instance, path), headers=h)
+
+
+def mint_sessions(*args):
+    """bench/mint_sessions against the cluster: the cookies it sealed (sessions stored unless -u)"""
+    run_dir = os.environ["PORTCULLIS_RUN_DIR"]
+    tool = os.path.join(os.path.dirname(os.environ["PORTCULLIS_BIN"]), "bench", "mint_sessions")
+    out = os.path.join(run_dir, "minted.cookies")
+    certs = os.path.join(run_dir, "certs")
+    env = dict(os.environ, CERTIFICATE_FILE=os.path.join(certs, "authorize.pem"),
+               CERTIFICATE_KEY_FILE=os.path.join(certs, "authorize-key.pem"))
+    subprocess.run([tool, "-c", os.path.join(run_dir, "config.yaml"), "-o", out] + list(args),
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(out) as f:
+        cookies = f.read().split()
+    os.unlink(out)
+    return cookies
 
 
 def assert_location_clean(test, r):
@@ -452,6 +469,51 @@ class DatabrokerGap(unittest.TestCase):
         for t in threads:
             t.join(30)
         self.assertEqual(results, [(200, login) for login in asks])
+
+    def verify_all(self, cookies, threads=20):
+        """/verify for each cookie at once on instance b: [(status, email header)]"""
+        target = public_url(VERIFY_HOST, "/many")
+        results = [None] * len(cookies)
+        todo = list(range(len(cookies)))
+
+        def work():
+            while todo:
+                i = todo.pop()
+                r = direct(VERIFY_HOST, "/verify?uri=" + target, instance="b",
+                           headers={"Cookie": COOKIE + "=" + cookies[i]})
+                results[i] = (r.status, r.header("x-pomerium-claim-email"))
+
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(60)
+        return results
+
+    def test_a_burst_of_large_uncached_sessions_all_gets_through(self):
+        # 150 KB records: 7 of them pass the 1 MiB that batch answers were once capped at. While
+        # the databroker is held, the first asks fill the batches in flight and the rest pile up
+        # into one large batch sent when it answers.
+        cookies = mint_sessions("-n", "60", "-p", "150000")
+        results = []
+        pid = pid_of("databroker")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            asker = threading.Thread(target=lambda: results.extend(self.verify_all(cookies, 30)))
+            asker.start()
+            time.sleep(0.5)  # under the 1 s connect timeout, so the held reads do not fail
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        asker.join(60)
+        self.assertEqual(results, [(200, "user%d@example.com" % i) for i in range(len(cookies))])
+
+    def test_a_session_id_the_databroker_refuses_fails_only_its_own_request(self):
+        # a cookie that opens but names an id outside the databroker's alphabet
+        bad = mint_sessions("-u", "bad~id")
+        cookies = mint_sessions("-n", "20")
+        results = self.verify_all(bad * 5 + cookies)
+        self.assertEqual(results[:5], [(401, None)] * 5)
+        self.assertEqual(results[5:], [(200, "user%d@example.com" % i) for i in range(20)])
 
     def test_uncached_session_while_the_databroker_is_away_is_503_with_retry_after(self):
         target = public_url(VERIFY_HOST, "/gap")
