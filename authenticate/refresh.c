@@ -219,6 +219,9 @@ static void on_page(void *ctx, const cmn_broker_result_t *res)
     size_t i;
 
     if (res->err != NULL || !json_is_array(records)) {
+        cmn_log_warn(NULL, "refresh: reading the sessions failed: %s (status %d); this round "
+                     "stops, the next starts in %d s", res->err != NULL ? res->err : "no records",
+                     res->status, AUTHN_REFRESH_PERIOD_MS / 1000);
         r->round_running = false;
         return;
     }

@@ -33,6 +33,7 @@ typedef struct st_broker_op_t {
     char *path;
     char *body; /* JSON, or NULL */
     bool lines; /* the answer is NDJSON, handed over unparsed */
+    size_t body_max; /* the longest answer taken (0: the HTTP client's default) */
     size_t tries;
     cmn_broker_cb cb;
     void *ctx;
@@ -151,7 +152,7 @@ static int op_send(broker_op_t *op)
     cmn_broker_client_t *client = op->client;
     char *url = join_url(client->urls[client->current], op->path);
     cmn_http_request_t req = {.method = op->method, .url = url,
-                              .body_max = op->lines ? CMN_BROKER_GET_MANY_BODY_MAX : 0};
+                              .body_max = op->body_max};
     int ret;
 
     req.headers[0] = "Accept: application/json";
@@ -167,7 +168,7 @@ static int op_send(broker_op_t *op)
 
 /* takes ownership of path and body; on -1 they are freed and cb is not called */
 static int start_op(cmn_broker_client_t *c, const char *method, char *path, char *body,
-                    bool lines, cmn_broker_cb cb, void *ctx)
+                    bool lines, size_t body_max, cmn_broker_cb cb, void *ctx)
 {
     broker_op_t *op;
 
@@ -178,7 +179,7 @@ static int start_op(cmn_broker_client_t *c, const char *method, char *path, char
     }
     op = h2o_mem_alloc(sizeof(*op));
     *op = (broker_op_t){.client = c, .method = method, .path = path, .body = body,
-                        .lines = lines, .cb = cb, .ctx = ctx};
+                        .lines = lines, .body_max = body_max, .cb = cb, .ctx = ctx};
     if (op_send(op) != 0) {
         op_free(op);
         return -1;
@@ -189,7 +190,7 @@ static int start_op(cmn_broker_client_t *c, const char *method, char *path, char
 static int start(cmn_broker_client_t *c, const char *method, char *path, char *body,
                  cmn_broker_cb cb, void *ctx)
 {
-    return start_op(c, method, path, body, false, cb, ctx);
+    return start_op(c, method, path, body, false, 0, cb, ctx);
 }
 
 static char *strip_slash(const char *url)
@@ -301,7 +302,7 @@ int cmn_broker_get_many(cmn_broker_client_t *c, const char *type, const char *co
         free(path);
         path = NULL;
     }
-    return start_op(c, "POST", path, body, true, cb, ctx);
+    return start_op(c, "POST", path, body, true, CMN_BROKER_GET_MANY_BODY_MAX, cb, ctx);
 }
 
 int cmn_broker_put(cmn_broker_client_t *c, const char *type, const char *id, const json_t *data,
@@ -338,6 +339,13 @@ int cmn_broker_take(cmn_broker_client_t *c, const char *type, const char *id, cm
                  ctx);
 }
 
+static size_t query_body_max(unsigned limit)
+{
+    size_t max = (size_t)limit * CMN_BROKER_RECORD_MAX;
+
+    return max < CMN_BROKER_QUERY_BODY_MAX ? max : CMN_BROKER_QUERY_BODY_MAX;
+}
+
 int cmn_broker_query(cmn_broker_client_t *c, const char *type, const char *cursor, unsigned limit,
                      cmn_broker_cb cb, void *ctx)
 {
@@ -353,7 +361,8 @@ int cmn_broker_query(cmn_broker_client_t *c, const char *type, const char *curso
     }
     curl_free(t);
     curl_free(cur);
-    return start(c, "GET", path, NULL, cb, ctx);
+    /* a page holds up to `limit` records of up to CMN_BROKER_RECORD_MAX each */
+    return start_op(c, "GET", path, NULL, false, query_body_max(limit), cb, ctx);
 }
 
 static char *changes_path(uint64_t after, const char *epoch, unsigned wait_s)

@@ -38,6 +38,8 @@
 #define CMN_BROKER_RECORD_MAX (300 * 1024)
 /* a batch answer can hold that many of the largest records (19 MiB, only while they come) */
 #define CMN_BROKER_GET_MANY_BODY_MAX (CMN_BROKER_GET_MANY_MAX * CMN_BROKER_RECORD_MAX)
+/* a query page: `limit` such records, at most 32 MiB (a page of 100, authenticate's, fits) */
+#define CMN_BROKER_QUERY_BODY_MAX (32 * 1024 * 1024)
 
 typedef struct st_cmn_broker_client_t cmn_broker_client_t;
 

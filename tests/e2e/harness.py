@@ -495,3 +495,19 @@ def read_response(sock):
 def pid_of(name):
     with open(os.path.join(RUN_DIR, "pids", name + ".pid"), encoding="ascii") as f:
         return int(f.read().strip())
+
+
+def mint_sessions(*args):
+    """bench/mint_sessions against the cluster: the cookies it sealed (sessions stored unless -u)"""
+    run_dir = RUN_DIR
+    tool = os.path.join(os.path.dirname(os.environ["PORTCULLIS_BIN"]), "bench", "mint_sessions")
+    out = os.path.join(run_dir, "minted.cookies")
+    certs = os.path.join(run_dir, "certs")
+    env = dict(os.environ, CERTIFICATE_FILE=os.path.join(certs, "authorize.pem"),
+               CERTIFICATE_KEY_FILE=os.path.join(certs, "authorize-key.pem"))
+    subprocess.run([tool, "-c", os.path.join(run_dir, "config.yaml"), "-o", out] + list(args),
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(out) as f:
+        cookies = f.read().split()
+    os.unlink(out)
+    return cookies

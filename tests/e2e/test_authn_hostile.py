@@ -13,8 +13,8 @@ import unittest
 import urllib.parse
 
 from harness import (ALICE, APP_HOST, AUTHN_HOST, FA_HOST, VERIFY_HOST, Browser, _LoopbackHTTPS,
-                     find_login_form, idp_control, port_of, public_url, restart_redis_empty,
-                     sign_url, wait_until, walk_until)
+                     find_login_form, idp_control, mint_sessions, port_of, public_url,
+                     restart_redis_empty, sign_url, wait_until, walk_until)
 
 CSRF_COOKIE = "_pomerium_csrf"
 AUTHN_COOKIE = "_pomerium_authenticate"
@@ -208,6 +208,9 @@ class ProviderCallbacks(unittest.TestCase):
                          "one JWKS refetch for the new kid %s" % kid)
 
     def test_refresh_refused_for_good_ends_session(self):
+        # large sessions in the store: a refresh round's page of them is over the 1 MiB that
+        # answers were once capped at, which stopped every round
+        mint_sessions("-n", "10", "-p", "150000")
         target = public_url(VERIFY_HOST, "/refresh")
         b, url = to_callback(target)
         # the access token lapses at once, so the next refresh round (every 30 s) takes it. The

@@ -6,15 +6,14 @@ CORS preflights; non-browser 401s; cookies; identity headers; the databroker gap
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 import unittest
 import urllib.parse
 
 from harness import (ADMIN_HOST, ALICE, APP_HOST, AUTHN_HOST, BOB, FA_HOST, MALLORY,
-                     PUBLIC_HOST, VERIFY_HOST, Browser, authorize_url, idp_visits, pid_of,
-                     port_of, public_url, raw_exchange, read_response, walk_until)
+                     PUBLIC_HOST, VERIFY_HOST, Browser, authorize_url, idp_visits, mint_sessions,
+                     pid_of, port_of, public_url, raw_exchange, read_response, walk_until)
 
 COOKIE = "_pomerium"
 CORS_HOST = "cors.portcullis.localhost"
@@ -54,22 +53,6 @@ def direct(host, path, headers=None, method="GET", instance="a"):
     h = {"Host": "%s:%d" % (host, port_of("nginx")), "X-Forwarded-Proto": "https"}
     h.update(headers or {})
     return Browser().request(method, authorize_url(instance, path), headers=h)
-
-
-def mint_sessions(*args):
-    """bench/mint_sessions against the cluster: the cookies it sealed (sessions stored unless -u)"""
-    run_dir = os.environ["PORTCULLIS_RUN_DIR"]
-    tool = os.path.join(os.path.dirname(os.environ["PORTCULLIS_BIN"]), "bench", "mint_sessions")
-    out = os.path.join(run_dir, "minted.cookies")
-    certs = os.path.join(run_dir, "certs")
-    env = dict(os.environ, CERTIFICATE_FILE=os.path.join(certs, "authorize.pem"),
-               CERTIFICATE_KEY_FILE=os.path.join(certs, "authorize-key.pem"))
-    subprocess.run([tool, "-c", os.path.join(run_dir, "config.yaml"), "-o", out] + list(args),
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    with open(out) as f:
-        cookies = f.read().split()
-    os.unlink(out)
-    return cookies
 
 
 def assert_location_clean(test, r):
