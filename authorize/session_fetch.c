@@ -77,9 +77,10 @@ static void answer_entry(fetch_entry_t *e, const cmn_broker_result_t *res)
     free(e);
 }
 
-static void answer_unavailable(fetch_entry_t *e, const char *err, int status)
+/* `e` failed before any answer came: `err` says why */
+static void answer_failed(fetch_entry_t *e, const char *err)
 {
-    cmn_broker_result_t res = {.err = err != NULL ? err : cmn_err_unavailable, .status = status};
+    cmn_broker_result_t res = {.err = err};
 
     answer_entry(e, &res);
 }
@@ -124,7 +125,7 @@ static void read_one_by_one(fetch_batch_t *b)
         fetch_entry_t *e = H2O_STRUCT_FROM_MEMBER(fetch_entry_t, link, b->entries.next);
         h2o_linklist_unlink(&e->link);
         if (cmn_broker_get(b->fetcher->broker, "session", e->id, on_solo_done, e) != 0) {
-            answer_unavailable(e, cmn_err_unavailable, 0);
+            answer_failed(e, cmn_err_unavailable);
         }
     }
 }
@@ -241,7 +242,7 @@ static void flush(authz_session_fetcher_t *f)
                 fetch_entry_t *e = H2O_STRUCT_FROM_MEMBER(fetch_entry_t, link, f->pending.next);
                 h2o_linklist_unlink(&e->link);
                 f->num_pending--;
-                answer_unavailable(e, cmn_err_no_memory, 0);
+                answer_failed(e, cmn_err_no_memory);
             }
         }
     }

@@ -82,7 +82,6 @@ struct st_cmn_signer_t {
     char *jwks_json;  /* the public document, built once at creation */
     pthread_mutex_t lock;
     pthread_key_t thread_jwk; /* this thread's copy of jwk; released when the thread ends */
-    bool has_thread_jwk;
 };
 
 static const jws_alg_t *alg_lookup(const char *name)
@@ -1040,7 +1039,6 @@ cmn_signer_t *cmn_signer_create(const char *pem, const uint8_t *seed, const char
         *err = cmn_err_no_memory;
         return NULL;
     }
-    signer->has_thread_jwk = true;
 
     if (pem != NULL) {
         signer->jwk = jwk_from_pem(pem, &signer->alg, err);
@@ -1063,11 +1061,9 @@ void cmn_signer_destroy(cmn_signer_t *signer)
     if (signer == NULL) {
         return;
     }
-    if (signer->has_thread_jwk) {
-        /* the calling thread's copy; other threads' go when they end */
-        cjose_jwk_release(pthread_getspecific(signer->thread_jwk));
-        pthread_key_delete(signer->thread_jwk);
-    }
+    /* the calling thread's copy; other threads' go when they end */
+    cjose_jwk_release(pthread_getspecific(signer->thread_jwk));
+    pthread_key_delete(signer->thread_jwk);
     cjose_jwk_release(signer->jwk);
     free(signer->jwks_json);
     pthread_mutex_destroy(&signer->lock);
