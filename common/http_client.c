@@ -1,25 +1,32 @@
 /* SPDX-License-Identifier: MIT */
-/* Outbound HTTP(S) on libcurl: a client thread drives one multi handle per loop and posts each
- * completion back to that loop; the same hardened easy-handle setup serves blocking fetches. */
+/* Outbound HTTP(S) on libcurl: one multi handle per loop, driven by that loop (curl's sockets in
+ * an epoll set the loop watches, its timers on h2o timeouts); the same hardened easy-handle setup
+ * serves blocking fetches. */
 #include "common/http_client.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <curl/curl.h>
+#include <unistd.h>
+#include <sys/epoll.h>
 #include <h2o.h>
-#include <h2o/multithread.h>
 #include "common/err.h"
 
 #define HTTP_DEFAULT_CONNECT_MS 5000
 #define HTTP_DEFAULT_TOTAL_MS 10000
 #define HTTP_CA_BUNDLE_MAX (16 * 1024 * 1024)
 #define HTTP_METHOD_MAX 16
-#define HTTP_POLL_MS 1000
+#define HTTP_EVENTS_PER_TURN 64
+#define HTTP_TIMER_LISTS 6
 #define HTTP_MAX_IDLE_CONNS 128 /* keep-alive connections a client keeps for reuse */
+
+/* h2o 2.2's timeout lists, of fixed durations; curl's timeouts use the longest that fits */
+static const uint64_t http_timer_ms[HTTP_TIMER_LISTS] = {0, 1, 8, 64, 512, 4096};
 
 const char cmn_http_err_insecure_url[] = "URL refused: only https, or http to loopback if allowed";
 
@@ -49,24 +56,25 @@ typedef struct st_http_transfer_t {
     cmn_http_response_t res;
 } http_transfer_t;
 
-/* an async request: pending list (under the mutex) -> curl thread -> message to the loop */
+/* an async request: in the client's active list while curl runs it, then in done */
 typedef struct st_http_job_t {
-    h2o_multithread_message_t super; /* super.link is in exactly one of those lists */
+    h2o_linklist_t link;
     http_transfer_t t;
     cmn_http_cb cb;
     void *ctx;
 } http_job_t;
 
 struct st_cmn_http_client_t {
-    h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t receiver;
+    h2o_loop_t *loop;
     http_opts_t opts;
     CURLM *multi;
-    pthread_t thread;
-    pthread_mutex_t mutex;
-    h2o_linklist_t pending; /* jobs not yet handed to curl; under mutex */
-    bool stopping;          /* under mutex */
-    h2o_linklist_t active;  /* jobs inside the multi handle; curl thread only */
+    int epfd;                 /* curl's sockets, each with the events curl waits for */
+    h2o_socket_t *epoll_sock; /* epfd on the loop: readable when one of them is ready */
+    h2o_timeout_t timers[HTTP_TIMER_LISTS];
+    h2o_timeout_entry_t curl_entry;    /* curl's next timeout */
+    h2o_timeout_entry_t deliver_entry; /* in timers[0]: failures found inside send */
+    h2o_linklist_t active;             /* jobs inside the multi handle */
+    h2o_linklist_t done;               /* finished jobs whose callback has not run yet */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -465,23 +473,27 @@ static void job_free(http_job_t *job)
     free(job);
 }
 
-/* curl thread: hands a finished job to the loop */
-static void post_done(cmn_http_client_t *client, http_job_t *job, CURLcode rc)
+/* the callbacks of the finished jobs; each job leaves the list before its callback runs, so a
+ * callback may send new requests (their failures join the list and are delivered here too) */
+static void deliver(cmn_http_client_t *client)
 {
-    transfer_finish(&job->t, rc);
-    h2o_multithread_send_message(&client->receiver, &job->super);
+    if (h2o_timeout_is_linked(&client->deliver_entry)) {
+        h2o_timeout_unlink(&client->deliver_entry);
+    }
+    while (!h2o_linklist_is_empty(&client->done)) {
+        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, link, client->done.next);
+        h2o_linklist_unlink(&job->link);
+        job->cb(job->ctx, &job->t.res);
+        job_free(job);
+    }
 }
 
-static void add_batch(cmn_http_client_t *client, h2o_linklist_t *batch)
+/* a job that ends before curl ran: answered when this loop turn ends, never inside send */
+static void finish_later(cmn_http_client_t *client, http_job_t *job)
 {
-    while (!h2o_linklist_is_empty(batch)) {
-        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, super.link, batch->next);
-        h2o_linklist_unlink(&job->super.link);
-        if (curl_multi_add_handle(client->multi, job->t.easy) != CURLM_OK) {
-            post_done(client, job, CURLE_OUT_OF_MEMORY);
-            continue;
-        }
-        h2o_linklist_insert(&client->active, &job->super.link);
+    h2o_linklist_insert(&client->done, &job->link);
+    if (!h2o_timeout_is_linked(&client->deliver_entry)) {
+        h2o_timeout_link(client->loop, &client->timers[0], &client->deliver_entry);
     }
 }
 
@@ -499,16 +511,103 @@ static void collect_done(cmn_http_client_t *client)
         CURL *easy = msg->easy_handle;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&job);
         curl_multi_remove_handle(client->multi, easy);
-        h2o_linklist_unlink(&job->super.link);
-        post_done(client, job, rc);
+        h2o_linklist_unlink(&job->link);
+        transfer_finish(&job->t, rc);
+        h2o_linklist_insert(&client->done, &job->link);
     }
+}
+
+/* one step of curl for `fd` (or its timers, with CURL_SOCKET_TIMEOUT), then the answers */
+static void drive(cmn_http_client_t *client, curl_socket_t fd, int events)
+{
+    int running;
+
+    curl_multi_socket_action(client->multi, fd, events, &running);
+    collect_done(client);
+    deliver(client);
+}
+
+/* the loop says the private epoll set has ready sockets: hand each to curl */
+static void on_sockets_ready(h2o_socket_t *sock, const char *err)
+{
+    cmn_http_client_t *client = sock->data;
+    struct epoll_event ev[HTTP_EVENTS_PER_TURN];
+    int n = epoll_wait(client->epfd, ev, HTTP_EVENTS_PER_TURN, 0);
+
+    for (int i = 0; i < n; i++) {
+        int events = 0;
+        if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            events |= CURL_CSELECT_IN;
+        }
+        if (ev[i].events & EPOLLOUT) {
+            events |= CURL_CSELECT_OUT;
+        }
+        if (ev[i].events & EPOLLERR) {
+            events |= CURL_CSELECT_ERR;
+        }
+        drive(client, ev[i].data.fd, events);
+    }
+}
+
+static void on_curl_timeout(h2o_timeout_entry_t *entry)
+{
+    cmn_http_client_t *client = H2O_STRUCT_FROM_MEMBER(cmn_http_client_t, curl_entry, entry);
+
+    drive(client, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void on_deliver_timeout(h2o_timeout_entry_t *entry)
+{
+    deliver(H2O_STRUCT_FROM_MEMBER(cmn_http_client_t, deliver_entry, entry));
+}
+
+/* CURLMOPT_SOCKETFUNCTION: which of its sockets curl waits on, and for what */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    cmn_http_client_t *client = arg;
+    struct epoll_event ev = {.data.fd = fd};
+
+    if (what == CURL_POLL_REMOVE) {
+        /* curl may already have closed it, which took it out of the set */
+        epoll_ctl(client->epfd, EPOLL_CTL_DEL, fd, NULL);
+        return 0;
+    }
+    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
+    if (epoll_ctl(client->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 &&
+        (errno != ENOENT || epoll_ctl(client->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)) {
+        return -1; /* curl then fails the transfers in progress */
+    }
+    return 0;
+}
+
+/*
+ * CURLMOPT_TIMERFUNCTION: when curl wants to be called next. h2o's timeout lists have fixed
+ * durations, so the entry goes to the longest list that does not pass the deadline; firing early
+ * is harmless, curl then asks again for what is left. 0 means at the end of this loop turn.
+ */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *arg)
+{
+    cmn_http_client_t *client = arg;
+    size_t i = HTTP_TIMER_LISTS - 1;
+
+    if (h2o_timeout_is_linked(&client->curl_entry)) {
+        h2o_timeout_unlink(&client->curl_entry);
+    }
+    if (timeout_ms < 0) {
+        return 0;
+    }
+    while (i > 0 && http_timer_ms[i] > (uint64_t)timeout_ms) {
+        i--;
+    }
+    h2o_timeout_link(client->loop, &client->timers[i], &client->curl_entry);
+    return 0;
 }
 
 static void drop_list(h2o_linklist_t *list, CURLM *multi)
 {
     while (!h2o_linklist_is_empty(list)) {
-        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, super.link, list->next);
-        h2o_linklist_unlink(&job->super.link);
+        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, link, list->next);
+        h2o_linklist_unlink(&job->link);
         if (multi != NULL) {
             curl_multi_remove_handle(multi, job->t.easy);
         }
@@ -516,64 +615,48 @@ static void drop_list(h2o_linklist_t *list, CURLM *multi)
     }
 }
 
-static void *client_main(void *arg)
+static int multi_setup(cmn_http_client_t *client)
 {
-    cmn_http_client_t *client = arg;
-    int running;
+    CURLM *m = client->multi;
 
-    for (;;) {
-        h2o_linklist_t batch;
-        bool stopping;
+    return curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE_CONNS) == CURLM_OK &&
+                   curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_curl_socket) == CURLM_OK &&
+                   curl_multi_setopt(m, CURLMOPT_SOCKETDATA, client) == CURLM_OK &&
+                   curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer) == CURLM_OK &&
+                   curl_multi_setopt(m, CURLMOPT_TIMERDATA, client) == CURLM_OK
+               ? 0
+               : -1;
+}
 
-        h2o_linklist_init_anchor(&batch);
-        pthread_mutex_lock(&client->mutex);
-        stopping = client->stopping;
-        h2o_linklist_insert_list(&batch, &client->pending);
-        pthread_mutex_unlock(&client->mutex);
-        if (stopping) {
-            drop_list(&batch, NULL);
-            break;
-        }
-
-        add_batch(client, &batch);
-        curl_multi_perform(client->multi, &running);
-        collect_done(client);
-
-        /* sleeps until a socket is ready, curl's next timer, or curl_multi_wakeup */
-        curl_multi_poll(client->multi, NULL, 0, HTTP_POLL_MS, NULL);
+/* the epoll set of curl's sockets, watched by the loop as one readable descriptor */
+static int watch_sockets(cmn_http_client_t *client)
+{
+    client->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (client->epfd < 0) {
+        return -1;
     }
-
-    drop_list(&client->active, client->multi);
-    return NULL;
+    client->epoll_sock = h2o_evloop_socket_create(client->loop, client->epfd,
+                                                  H2O_SOCKET_FLAG_DONT_READ);
+    client->epoll_sock->data = client;
+    h2o_socket_read_start(client->epoll_sock, on_sockets_ready);
+    return 0;
 }
 
-/* loop thread: completions posted by the curl thread (or by send for refused requests) */
-static void on_messages(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
-{
-    while (!h2o_linklist_is_empty(messages)) {
-        http_job_t *job = H2O_STRUCT_FROM_MEMBER(http_job_t, super.link, messages->next);
-        h2o_linklist_unlink(&job->super.link);
-        job->cb(job->ctx, &job->t.res);
-        job_free(job);
-    }
-}
-
-static void destroy_queue(h2o_multithread_queue_t *queue)
-{
-    h2o_multithread_destroy_queue(queue);
-#if H2O_VERSION_MAJOR == 2 && H2O_VERSION_MINOR == 2
-    /* h2o 2.2's evloop variant closes the queue's pipe but never frees the queue itself */
-    free(queue);
-#endif
-}
-
-/* releases what cmn_http_client_create set up, once the curl thread has ended or never started */
+/* releases what create set up; the multi handle goes first, as it still reports its sockets */
 static void client_free(cmn_http_client_t *client)
 {
-    h2o_multithread_unregister_receiver(client->queue, &client->receiver);
-    destroy_queue(client->queue);
-    curl_multi_cleanup(client->multi);
-    pthread_mutex_destroy(&client->mutex);
+    if (client->multi != NULL) {
+        curl_multi_cleanup(client->multi);
+    }
+    if (client->epoll_sock != NULL) {
+        h2o_socket_read_stop(client->epoll_sock);
+        h2o_socket_close(client->epoll_sock); /* closes epfd */
+    } else if (client->epfd >= 0) {
+        close(client->epfd);
+    }
+    for (size_t i = 0; i < HTTP_TIMER_LISTS; i++) {
+        h2o_timeout_dispose(client->loop, &client->timers[i]);
+    }
     opts_clear(&client->opts);
     free(client);
 }
@@ -587,28 +670,22 @@ cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_clien
     }
     client = h2o_mem_alloc(sizeof(*client));
     memset(client, 0, sizeof(*client));
+    client->loop = loop;
+    client->epfd = -1;
+    h2o_linklist_init_anchor(&client->active);
+    h2o_linklist_init_anchor(&client->done);
+    for (size_t i = 0; i < HTTP_TIMER_LISTS; i++) {
+        h2o_timeout_init(loop, &client->timers[i], http_timer_ms[i]);
+    }
+    client->curl_entry.cb = on_curl_timeout;
+    client->deliver_entry.cb = on_deliver_timeout;
+
     if (opts_init(&client->opts, cfg) != 0) {
-        free(client);
+        client_free(client);
         return NULL;
     }
     client->multi = curl_multi_init();
-    if (client->multi == NULL ||
-        curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS, (long)HTTP_MAX_IDLE_CONNS) !=
-            CURLM_OK) {
-        if (client->multi != NULL) {
-            curl_multi_cleanup(client->multi);
-        }
-        opts_clear(&client->opts);
-        free(client);
-        return NULL;
-    }
-
-    pthread_mutex_init(&client->mutex, NULL);
-    h2o_linklist_init_anchor(&client->pending);
-    h2o_linklist_init_anchor(&client->active);
-    client->queue = h2o_multithread_create_queue(loop);
-    h2o_multithread_register_receiver(client->queue, &client->receiver, on_messages);
-    if (pthread_create(&client->thread, NULL, client_main, client) != 0) {
+    if (client->multi == NULL || multi_setup(client) != 0 || watch_sockets(client) != 0) {
         client_free(client);
         return NULL;
     }
@@ -620,14 +697,14 @@ void cmn_http_client_destroy(cmn_http_client_t *client)
     if (client == NULL) {
         return;
     }
-    pthread_mutex_lock(&client->mutex);
-    client->stopping = true;
-    pthread_mutex_unlock(&client->mutex);
-    curl_multi_wakeup(client->multi);
-    pthread_join(client->thread, NULL);
-
-    /* the curl thread is gone, so nothing else touches the undelivered messages now */
-    drop_list(&client->receiver._messages, NULL);
+    drop_list(&client->active, client->multi);
+    drop_list(&client->done, NULL);
+    if (h2o_timeout_is_linked(&client->curl_entry)) {
+        h2o_timeout_unlink(&client->curl_entry);
+    }
+    if (h2o_timeout_is_linked(&client->deliver_entry)) {
+        h2o_timeout_unlink(&client->deliver_entry);
+    }
     client_free(client);
 }
 
@@ -636,7 +713,6 @@ int cmn_http_client_send(cmn_http_client_t *client, const cmn_http_request_t *re
 {
     http_job_t *job;
     const char *err;
-    bool stopping;
 
     if (client == NULL || req == NULL || cb == NULL) {
         return -1;
@@ -647,24 +723,16 @@ int cmn_http_client_send(cmn_http_client_t *client, const cmn_http_request_t *re
     job->ctx = ctx;
 
     err = transfer_setup(&job->t, &client->opts, req, job);
+    if (err == NULL && curl_multi_add_handle(client->multi, job->t.easy) != CURLM_OK) {
+        err = cmn_err_no_memory;
+    }
     if (err != NULL) {
-        /* reported through the queue like any failure, so cb still runs later */
+        /* reported like any failure, so cb still runs, later */
         transfer_fail(&job->t, err);
-        h2o_multithread_send_message(&client->receiver, &job->super);
+        finish_later(client, job);
         return 0;
     }
-
-    pthread_mutex_lock(&client->mutex);
-    stopping = client->stopping;
-    if (!stopping) {
-        h2o_linklist_insert(&client->pending, &job->super.link);
-    }
-    pthread_mutex_unlock(&client->mutex);
-    if (stopping) {
-        job_free(job);
-        return -1;
-    }
-    curl_multi_wakeup(client->multi);
+    h2o_linklist_insert(&client->active, &job->link);
     return 0;
 }
 

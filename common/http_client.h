@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Outbound HTTP(S) on libcurl that never blocks an event loop: transfers run on a client thread
- * (one curl multi handle) and each completion is posted back to the loop that asked. */
+/* Outbound HTTP(S) on libcurl that never blocks an event loop: the loop that asks drives the
+ * transfers itself (one curl multi handle per client, its sockets and timers on the loop). */
 #ifndef CMN_HTTP_CLIENT_H
 #define CMN_HTTP_CLIENT_H
 
@@ -51,18 +51,18 @@ typedef void (*cmn_http_cb)(void *ctx, const cmn_http_response_t *res);
 typedef struct st_cmn_http_client_t cmn_http_client_t;
 
 /**
- * Creates a client that answers on `loop` (its own thread drives curl). NULL on failure.
- * Must be created and used from the loop's thread; cmn_http_client_destroy joins the thread.
+ * Creates a client that runs on `loop`. NULL on failure. Create, use and destroy it from the
+ * loop's thread, and destroy it outside its own callbacks.
  */
 cmn_http_client_t *cmn_http_client_create(h2o_loop_t *loop, const cmn_http_client_config_t *cfg);
 void cmn_http_client_destroy(cmn_http_client_t *client);
 
 /**
  * Starts a request; everything in `req` is copied. `cb` is called exactly once, later, on the
- * loop's thread, also on failure (never from inside this call). Returns 0, or -1 when the
- * request could not even be queued (then cb is not called). A refused or malformed URL is
- * reported through cb (cmn_http_err_insecure_url, cmn_err_malformed), a body over
- * CMN_HTTP_BODY_MAX (or req->body_max) as cmn_err_too_large, a timeout as cmn_err_timeout, a failed connection as
+ * loop's thread, also on failure (never from inside this call; it may send again). Returns 0,
+ * or -1 on bad arguments (then cb is not called). A refused or malformed URL is reported
+ * through cb (cmn_http_err_insecure_url, cmn_err_malformed), a body over CMN_HTTP_BODY_MAX (or
+ * req->body_max) as cmn_err_too_large, a timeout as cmn_err_timeout, a failed connection as
  * cmn_err_unavailable and other transport failures as cmn_err_io.
  * Requests still in flight when the client is destroyed are dropped without a callback.
  */

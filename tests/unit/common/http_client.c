@@ -196,6 +196,76 @@ static void test_async_failures_come_later_on_the_loop(void **state)
     h2o_evloop_destroy(loop);
 }
 
+/* curl's connect timeout runs on the loop's timers (h2o lists of fixed lengths, re-armed) */
+static void test_async_connect_timeout(void **state)
+{
+    int fillers[FILLERS];
+    int fd = full_listener(fillers);
+    h2o_evloop_t *loop = h2o_evloop_create();
+    cmn_http_client_config_t cfg = {.allow_loopback_http = true, .connect_timeout_ms = 700};
+    cmn_http_client_t *client = cmn_http_client_create(loop, &cfg);
+    async_t a = {0};
+    uint64_t start = now_ms();
+
+    assert_int_equal(cmn_http_client_send(client,
+                                          &(cmn_http_request_t){.url = "http://127.0.0.1:24422/"},
+                                          on_done, &a),
+                     0);
+    run_until(loop, &a.calls, 1);
+    assert_int_equal(a.calls, 1);
+    assert_ptr_equal(a.err, cmn_err_timeout);
+    assert_true(now_ms() - start >= 650);
+    assert_true(now_ms() - start < 3000);
+
+    cmn_http_client_destroy(client);
+    h2o_evloop_run(loop, 0);
+    h2o_evloop_destroy(loop);
+    for (int i = 0; i < FILLERS; i++) {
+        close(fillers[i]);
+    }
+    close(fd);
+}
+
+typedef struct st_chain_t {
+    cmn_http_client_t *client;
+    int calls;
+    const char *errs[2];
+} chain_t;
+
+/* the first answer sends the second request from inside its callback */
+static void on_chain(void *ctx, const cmn_http_response_t *res)
+{
+    chain_t *c = ctx;
+
+    c->errs[c->calls++] = res->err;
+    if (c->calls == 1) {
+        assert_int_equal(cmn_http_client_send(c->client,
+                                              &(cmn_http_request_t){.url = REFUSED_URL},
+                                              on_chain, c),
+                         0);
+        assert_int_equal(c->calls, 1);
+    }
+}
+
+static void test_async_send_from_callback(void **state)
+{
+    h2o_evloop_t *loop = h2o_evloop_create();
+    cmn_http_client_config_t cfg = {.allow_loopback_http = true};
+    chain_t c = {.client = cmn_http_client_create(loop, &cfg)};
+
+    assert_int_equal(cmn_http_client_send(c.client, &(cmn_http_request_t){.url = REFUSED_URL},
+                                          on_chain, &c),
+                     0);
+    run_until(loop, &c.calls, 2);
+    assert_int_equal(c.calls, 2);
+    assert_ptr_equal(c.errs[0], cmn_err_unavailable);
+    assert_ptr_equal(c.errs[1], cmn_err_unavailable);
+
+    cmn_http_client_destroy(c.client);
+    h2o_evloop_run(loop, 0);
+    h2o_evloop_destroy(loop);
+}
+
 static void test_destroy_drops_pending_requests(void **state)
 {
     int fillers[FILLERS];
@@ -210,7 +280,7 @@ static void test_destroy_drops_pending_requests(void **state)
                                           on_done, &hanging),
                      0);
     h2o_evloop_run(loop, 50);
-    cmn_http_client_destroy(client); /* joins the thread; ASan checks nothing leaks */
+    cmn_http_client_destroy(client); /* ASan checks nothing leaks */
     h2o_evloop_run(loop, 0);
     h2o_evloop_destroy(loop);
     assert_int_equal(hanging.calls, 0);
@@ -244,6 +314,8 @@ int main(void)
         cmocka_unit_test(test_connect_refused),
         cmocka_unit_test(test_connect_timeout),
         cmocka_unit_test(test_async_failures_come_later_on_the_loop),
+        cmocka_unit_test(test_async_connect_timeout),
+        cmocka_unit_test(test_async_send_from_callback),
         cmocka_unit_test(test_destroy_drops_pending_requests),
         cmocka_unit_test(test_form_encode),
     };
