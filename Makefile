@@ -86,7 +86,7 @@ check:
 	$(MAKE) test-asan
 
 # the benchmark (bench/README.md): its own tools, never part of `make test`
-BENCH_BINS  := $(OUT)/bench/b1_server $(OUT)/bench/mint_sessions
+BENCH_BINS  := $(OUT)/bench/b1_server $(OUT)/bench/mint_sessions $(OUT)/bench/cold_floor
 e2e: $(OUT)/bench/mint_sessions # the cold-read tests mint sessions with it
 BENCH_BUILD ?= release
 .PHONY: bench bench-tools
@@ -95,6 +95,10 @@ $(OUT)/bench/b1_server: $(OUT)/obj/bench/b1_server.o
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 $(OUT)/bench/mint_sessions: $(OUT)/obj/bench/mint_sessions.o $(OUT)/lib/libcommon.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
+$(OUT)/bench/cold_floor: $(OUT)/obj/bench/cold_floor.o $(OUT)/lib/libauthorize.a \
+		$(OUT)/lib/libcommon.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(DEP_LIBS)
 

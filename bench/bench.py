@@ -221,13 +221,14 @@ class Cluster:
     # -- preparation
 
     def check_prerequisites(self):
-        for cmd in ("wrk", "nginx", "redis-server", "openssl"):
+        for cmd in ("wrk", "nginx", "redis-server", "redis-cli", "openssl"):
             if shutil.which(cmd, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") is None:
                 raise BenchError("%s is not installed (scripts/install-deps.sh)" % cmd)
         for path in (os.path.join(self.bin, "portcullis-databroker"),
                      os.path.join(self.bin, "portcullis-authorize"),
                      os.path.join(self.tools, "b1_server"),
-                     os.path.join(self.tools, "mint_sessions")):
+                     os.path.join(self.tools, "mint_sessions"),
+                     os.path.join(self.tools, "cold_floor")):
             if not os.access(path, os.X_OK):
                 raise BenchError("%s is missing: run make bench (or make bench-tools)" % path)
         for name, port in sorted(self.port.items(), key=lambda kv: kv[1]):
@@ -369,6 +370,20 @@ class Cluster:
         if res.returncode != 0:
             raise BenchError("mint_sessions failed:\n" + res.stdout + res.stderr)
         log(res.stderr.strip())
+
+    def pool_record(self):
+        """one stored session record, as the databroker serves it to authorize"""
+        def cli(*argv):
+            res = subprocess.run(["redis-cli", "-p", str(self.port["redis"])] + list(argv),
+                                 capture_output=True, text=True, timeout=10)
+            if res.returncode != 0:
+                raise BenchError("redis-cli %s failed: %s" % (argv[0], res.stderr.strip()))
+            return res.stdout
+
+        keys = cli("--scan", "--pattern", "portcullis:rec:session:*").split()
+        if not keys:
+            raise BenchError("no session record in Redis to measure the cold floor with")
+        return cli("GET", keys[0])
 
     def start_b1(self, name):
         self.launch(name, [os.path.join(self.tools, "b1_server"), str(self.port[name])],
@@ -643,6 +658,55 @@ def measure_memory(cluster, sessions, strict):
     return result
 
 
+# ---- the cold floor ------------------------------------------------------------------------
+
+def measure_floor(cluster, iterations):
+    """
+    The two library calls a cold /verify adds to a cached one (parse the record, sign the
+    assertion), timed by bench/cold_floor on one thread of the otherwise idle machine.
+    """
+    path = os.path.join(cluster.run_dir, "floor-record.json")
+    with open(path, "w") as f:
+        f.write(cluster.pool_record())
+    argv = [os.path.join(cluster.tools, "cold_floor"), "-c", cluster.config, "-r", path,
+            "-a", ROUTE_HOST, "-n", str(iterations)]
+    res = subprocess.run(argv, env=cluster.env(), capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise BenchError("cold_floor failed:\n" + res.stdout + res.stderr)
+    return json.loads(res.stdout)
+
+
+def p3_ceilings(rows, floor, cores):
+    """
+    What P3 could reach if a cold request cost only the sum of parts it cannot do without, each
+    as measured: the client (wrk's CPU per request for P1's static request, less than P3's
+    rotating one), everything a cached /verify costs (authorize in P1), the record's parse and
+    the assertion's signature (cold_floor), and the databroker's and Redis's share per request
+    at their cheapest in any P3 run (the largest batches). Authorize's fetch client, its TLS and
+    the kernel's loopback work for it are left out, so real cold requests cost more: the
+    ceiling is an upper bound for P3 on this machine.
+    """
+    def row(name, conns):
+        return next((r for r in rows if r["scenario"] == name and r["connections"] == conns),
+                    None)
+
+    out = []
+    p3_rows = [r for r in rows if r["scenario"] == "P3"]
+    for conns in sorted({r["connections"] for r in rows}):
+        p1, p3 = row("P1", conns), row("P3", conns)
+        if floor is None or p1 is None or p3 is None or p1["rps"] == 0:
+            continue
+        parts = [("wrk", p1["wrk_cpu_us_per_req"]), ("authz", p1["cpu_us_per_req"]["authz"]),
+                 ("parse", floor["parse_us"]), ("sign", floor["sign_us"])]
+        for proc in ("databroker", "redis"):
+            parts.append((proc, min(r["cpu_us_per_req"][proc] for r in p3_rows)))
+        total = sum(v for _, v in parts)
+        rps = cores * 1e6 / total
+        out.append({"connections": conns, "parts_us": dict(parts), "total_us": total,
+                    "rps": rps, "p3_rps": p3["rps"], "of_p1": rps / p1["rps"]})
+    return out
+
+
 # ---- report --------------------------------------------------------------------------------
 
 def mean(xs):
@@ -664,6 +728,7 @@ def summarize(runs, scs):
                 "p99_ms": mean([r["latency_us"]["p99"] for r in rs]) / 1000,
                 "max_ms": max(r["latency_us"]["max"] for r in rs) / 1000,
                 "errors": sum(r["error_count"] for r in rs),
+                "wrk_cpu_us_per_req": mean([r["wrk_cpu_us_per_req"] for r in rs]),
                 "cpu_us_per_req": {p: mean([r["cpu_us_per_req"][p] for r in rs])
                                    for p in sc.procs},
                 "problems": sorted({p for r in rs for p in r["problems"]}),
@@ -714,7 +779,7 @@ def targets(rows, memory):
     return out
 
 
-def format_table(rows, tgts, memory, meta):
+def format_table(rows, tgts, memory, meta, ceilings):
     lines = []
     lines.append("Portcullis benchmark %s, %s, %d cores, %.1f GiB, wrk -t%d, %d s x %d rounds"
                  % (meta["date"], meta["build"], meta["cores"], meta["mem_gib"], WRK_THREADS,
@@ -736,6 +801,21 @@ def format_table(rows, tgts, memory, meta):
                      "%.0f bytes per session"
                      % (memory["rss_start_bytes"] / 2**20, memory["rss_full_bytes"] / 2**20,
                         memory["sessions"], memory["bytes_per_session"]))
+    for c in ceilings:
+        if c is ceilings[0]:
+            lines.append("")
+            lines.append("P3 ceiling: the least CPU a cold request needs, as the sum of its parts "
+                         "(bench/README.md), on %d cores:" % meta["cores"])
+        lines.append("  @%-3d %s = %.1f us: at most %.0f req/s = %.3f x P1 (P3 ran at %.0f)"
+                     % (c["connections"],
+                        " + ".join("%s %.1f" % kv for kv in c["parts_us"].items()),
+                        c["total_us"], c["rps"], c["of_p1"], c["p3_rps"]))
+    if meta["smoke"]:
+        lines.append("")
+        lines.append("smoke run: 1 s per scenario on a pool that wraps, so P3 mostly hits the "
+                     "cache, and 1,000 sessions")
+        lines.append("for the memory figure: it checks that every scenario works; its ratios "
+                     "are no measurement")
     lines.append("")
     lines.append("targets:")
     for t in tgts:
@@ -815,7 +895,11 @@ def run(args, cluster):
     if not args.scenarios or "memory" in args.scenarios:
         log("memory: filling a fresh authorize with %d sessions" % args.sessions)
         memory = measure_memory(cluster, args.sessions, args.smoke)
-    return scs, runs, memory
+    floor = None
+    if any(sc.name == "P3" for sc in scs):
+        floor = measure_floor(cluster, 2000 if args.smoke else 20000)
+        log("cold floor: parse %.2f us, sign %.2f us" % (floor["parse_us"], floor["sign_us"]))
+    return scs, runs, memory, floor
 
 
 def serve(cluster):
@@ -903,12 +987,14 @@ def main():
         log("logs kept in %s/logs" % cluster.run_dir)
         return 1
 
-    scs, runs, memory = outcome
+    scs, runs, memory, floor = outcome
     rows = summarize(runs, scs)
     tgts = targets(rows, memory)
-    print(format_table(rows, tgts, memory, meta), flush=True)
+    ceilings = p3_ceilings(rows, floor, meta["cores"])
+    print(format_table(rows, tgts, memory, meta, ceilings), flush=True)
 
-    result = {"meta": meta, "rows": rows, "targets": tgts, "memory": memory, "runs": runs}
+    result = {"meta": meta, "rows": rows, "targets": tgts, "memory": memory,
+              "cold_floor": floor, "p3_ceiling": ceilings, "runs": runs}
     path = args.json
     if path is None:
         if args.smoke:
