@@ -154,9 +154,13 @@ static void on_batch_done(void *ctx, const cmn_broker_result_t *res)
     h2o_linklist_unlink(&b->link);
     f->num_in_flight--;
 
-    if (res->err == cmn_err_too_large || res->status == 405) {
-        cmn_log_info(NULL, "session batch read: %s (status %d); reading its %zu sessions one by "
-                     "one", res->err, res->status, count_entries(&b->entries));
+    if (res->status == 405) {
+        cmn_log_info(NULL, "session batch read refused (405: a databroker without batch reads?); "
+                     "reading its %zu session(s) one by one", count_entries(&b->entries));
+        read_one_by_one(b);
+    } else if (res->err == cmn_err_too_large) {
+        cmn_log_info(NULL, "session batch answer over %d KiB; reading its %zu session(s) one by "
+                     "one", CMN_BROKER_GET_MANY_BODY_MAX / 1024, count_entries(&b->entries));
         read_one_by_one(b);
     } else if (res->err != NULL) {
         /* one line for the batch, not one per waiting request (an outage would flood) */

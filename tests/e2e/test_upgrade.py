@@ -190,7 +190,7 @@ class AuthorizeBeforeDatabroker(unittest.TestCase):
         self.assertEqual((self.broker.refused, self.broker.single_reads), before)
         with open(self.log_path, encoding="utf-8", errors="replace") as f:
             log = f.read()
-        self.assertIn("status 405); reading its", log)
+        self.assertIn("session batch read refused (405", log)
 
 
 if __name__ == "__main__":
