@@ -804,12 +804,12 @@ def format_table(rows, tgts, memory, meta, ceilings):
     for c in ceilings:
         if c is ceilings[0]:
             lines.append("")
-            lines.append("P3 ceiling: the least CPU a cold request needs, as the sum of its parts "
-                         "(bench/README.md), on %d cores:" % meta["cores"])
-        lines.append("  @%-3d %s = %.1f us: at most %.0f req/s = %.3f x P1 (P3 ran at %.0f)"
-                     % (c["connections"],
-                        " + ".join("%s %.1f" % kv for kv in c["parts_us"].items()),
-                        c["total_us"], c["rps"], c["of_p1"], c["p3_rps"]))
+            lines.append("P3 ceiling (bench/README.md): the least CPU a cold request needs, "
+                         "summed, on %d cores:" % meta["cores"])
+        lines.append("  @%-3d %s = %.1f us" % (c["connections"], " + ".join(
+            "%s %.1f" % kv for kv in c["parts_us"].items()), c["total_us"]))
+        lines.append("       at most %.0f req/s = %.3f x P1 (P3 ran at %.0f)"
+                     % (c["rps"], c["of_p1"], c["p3_rps"]))
     if meta["smoke"]:
         lines.append("")
         lines.append("smoke run: 1 s per scenario on a pool that wraps, so P3 mostly hits the "
