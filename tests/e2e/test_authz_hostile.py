@@ -207,6 +207,16 @@ class TargetEncoding(unittest.TestCase):
             r = b.get(public_url(VERIFY_HOST, path))
             self.assertEqual(r.status, 200, "%s: %d" % (path, r.status))
 
+    def test_refused_path_through_nginx_stays_a_400_without_retry_after(self):
+        # nginx's auth_request makes a 400 of the subrequest a 500; the shipped config turns it
+        # back into a 400, not the 503 "retry in a few seconds" meant for an outage
+        b, r = login(VERIFY_HOST, ALICE)
+        self.assertEqual(r.status, 200)
+        for path in ("/a%2Fb", "/a%5Cb", "/a%00b"):
+            r = b.get(public_url(VERIFY_HOST, path))
+            self.assertEqual(r.status, 400, path)
+            self.assertIsNone(r.header("retry-after"), path)
+
     def test_unparseable_target_is_a_logged_400(self):
         log = os.path.join(os.environ.get("PORTCULLIS_RUN_DIR", ""), "logs", "authorize-a.log")
         with open(log, encoding="utf-8", errors="replace") as f:
