@@ -317,6 +317,26 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/*
+ * libh2o 2.2 has one HTTP/1 timer, from when a connection starts waiting for a request until
+ * the request's headers are in: it bounds a slow request (timeout_read) and an idle keep-alive
+ * connection (timeout_idle) alike, so it takes the shorter of the two. HTTP/2 has its own idle
+ * timer. There is no write timer to give timeout_write to (KNOWN_LIMITATIONS.md).
+ */
+static void apply_timeouts(h2o_globalconf_t *conf, const cmn_config_t *config)
+{
+    uint64_t read_ms = config->timeout_read_ms, idle_ms = config->timeout_idle_ms;
+
+    if (read_ms != 0 && (idle_ms == 0 || read_ms < idle_ms)) {
+        conf->http1.req_timeout = read_ms;
+    } else if (idle_ms != 0) {
+        conf->http1.req_timeout = idle_ms;
+    }
+    if (idle_ms != 0) {
+        conf->http2.idle_timeout = idle_ms;
+    }
+}
+
 static void setup_globalconf(cmn_server_t *server, const cmn_config_t *config)
 {
     h2o_pathconf_t *pathconf;
@@ -324,9 +344,8 @@ static void setup_globalconf(cmn_server_t *server, const cmn_config_t *config)
 
     h2o_config_init(&server->globalconf);
     server->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("portcullis"));
-    if (config != NULL && config->timeout_idle_ms != 0) {
-        server->globalconf.http1.req_timeout = config->timeout_idle_ms;
-        server->globalconf.http2.idle_timeout = config->timeout_idle_ms;
+    if (config != NULL) {
+        apply_timeouts(&server->globalconf, config);
     }
 
     server->hostconf = h2o_config_register_host(&server->globalconf,

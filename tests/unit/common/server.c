@@ -25,6 +25,7 @@
 #define MTLS_PORT "24412"
 #define BUSY_PORT "24413"
 #define LATE_MS 100
+#define READ_TIMEOUT_MS 800 /* timeout_read, shorter than timeout_idle (5 s) */
 
 static char tmpdir[] = "/tmp/portcullis-server-test-XXXXXX";
 static char ca_crt[256], server_crt[256], server_key[256], client_crt[256], client_key[256];
@@ -276,6 +277,7 @@ static int setup(void **state)
     config.certificate_key_file = server_key;
     config.certificate_authority_file = ca_crt;
     config.timeout_idle_ms = 5000;
+    config.timeout_read_ms = READ_TIMEOUT_MS;
 
     if (start_server(&plain_server, &plain_tid, "127.0.0.1:" PLAIN_PORT, CMN_TLS_NONE,
                      PLAIN_PORT) != 0 ||
@@ -392,6 +394,35 @@ static void test_error_answers_keep_the_connection(void **state)
     assert_non_null(strstr(buf, "HTTP/1.1 404"));
     assert_non_null(strstr(buf, "HTTP/1.1 200"));
     assert_null(strcasestr(buf, "connection: close"));
+}
+
+/* a request whose headers never end is closed after timeout_read, not after timeout_idle */
+static void test_slow_request_closed_after_read_timeout(void **state)
+{
+    static const char partial[] = "GET /hello HTTP/1.1\r\nHost: x\r\n";
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(atoi(PLAIN_PORT))};
+    struct timeval tv = {10, 0};
+    struct timespec t0, t1;
+    char buf[512];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ssize_t n;
+    long ms;
+
+    inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(write(fd, partial, sizeof(partial) - 1), sizeof(partial) - 1);
+    do {
+        n = read(fd, buf, sizeof(buf));
+    } while (n > 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(fd);
+
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_int_equal(n, 0); /* closed by the server, not the 10 s receive timeout */
+    assert_true(ms >= READ_TIMEOUT_MS - 100);
+    assert_true(ms < 3000);
 }
 
 static void test_post_body_round_trip(void **state)
@@ -844,6 +875,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_round_trip),
+        cmocka_unit_test(test_slow_request_closed_after_read_timeout),
         cmocka_unit_test(test_post_body_round_trip),
         cmocka_unit_test(test_error_answers_keep_the_connection),
         cmocka_unit_test(test_request_helpers),
