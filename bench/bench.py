@@ -414,12 +414,13 @@ class Cluster:
         self.mint(1, hot_file)
         with open(hot_file) as f:
             self.hot_cookie = f.read().strip()
-        self.mint(pool, self.pool_file)
-        # the memory measurement fills a cache with the first `sessions` of the pool
-        with open(self.pool_file) as src, open(self.mem_file, "w") as dst:
-            os.chmod(self.mem_file, 0o600)
-            for _ in range(sessions):
-                dst.write(src.readline())
+        if pool > 0:
+            self.mint(pool, self.pool_file)
+            # the memory measurement fills a cache with the first `sessions` of the pool
+            with open(self.pool_file) as src, open(self.mem_file, "w") as dst:
+                os.chmod(self.mem_file, 0o600)
+                for _ in range(sessions):
+                    dst.write(src.readline())
 
         self.start_b1("b1")
         self.start_b1("upstream")
@@ -505,8 +506,8 @@ def scenarios(cluster):
 
 def preflight(cluster, sc):
     """one request with the exact status expected; also puts the hot session in the cache"""
-    cookie = {None: None, "hot": cluster.hot_cookie,
-              "pool": cluster.first_pool_cookie()}[sc.cookie]
+    cookie = cluster.first_pool_cookie() if sc.cookie == "pool" else {
+        None: None, "hot": cluster.hot_cookie}[sc.cookie]
     try:
         status, headers = probe(cluster.port[sc.preflight_port], sc.path, host=sc.host,
                                 cookie=cookie, tls=insecure_tls() if sc.tls else None)
@@ -858,7 +859,10 @@ def run(args, cluster):
     cluster.prepare()
     log("starting the cluster in %s (ports %d..%d)"
         % (cluster.run_dir, args.port_base, max(cluster.port.values())))
-    cluster.start_all(args.sessions, args.pool)
+    # the pool only for what reads it: P3 and the memory measurement
+    wanted = set(args.scenarios)
+    needs_pool = args.serve or not wanted or bool(wanted & {"P3", "memory"})
+    cluster.start_all(args.sessions, args.pool if needs_pool else 0)
     scs = [sc for sc in scenarios(cluster)
            if not args.scenarios or sc.name.split("-")[0] in args.scenarios
            or sc.name in args.scenarios]
@@ -914,47 +918,81 @@ def serve(cluster):
     raise BenchError("a service exited")
 
 
+SCENARIO_NAMES = ["B1", "B2", "B3", "P1", "P2", "P3", "P4-403", "P4-401", "P5-w1", "P5-w2",
+                  "P5-w4"]
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError("%r is not a whole number of at least 1" % text)
+    return value
+
+
+def int_list(text):
+    return [positive_int(part) for part in text.split(",")]
+
+
+def scenario_list(text):
+    """names as --scenarios takes them: a scenario, its group (P4, P5) or 'memory'"""
+    names = [n.strip() for n in text.split(",")]
+    groups = {n.split("-")[0] for n in SCENARIO_NAMES}
+    for n in names:
+        if n not in SCENARIO_NAMES and n not in groups and n != "memory":
+            raise argparse.ArgumentTypeError("%r names no scenario (%s, P4, P5 or memory)"
+                                             % (n, ", ".join(SCENARIO_NAMES)))
+    return names
+
+
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out-dir", required=True, help="build directory (bin/ and bench/)")
     p.add_argument("--smoke", action="store_true",
                    help="1 s per scenario, 1,000 sessions, strict status checks (CI)")
-    p.add_argument("--duration", type=int, help="seconds per run (default 10; smoke 1)")
-    p.add_argument("--rounds", type=int, help="runs of each scenario per connection count "
+    p.add_argument("--duration", type=positive_int, help="seconds per run (default 10; smoke 1)")
+    p.add_argument("--rounds", type=positive_int, help="runs of each scenario per connection count "
                    "(default 2; smoke 1)")
-    p.add_argument("--connections", help="comma-separated wrk -c values (default 16,64; "
+    p.add_argument("--connections", type=int_list, help="comma-separated wrk -c values (default 16,64; "
                    "smoke 16)")
-    p.add_argument("--pool", type=int, help="sessions minted for P3's cold requests (default "
+    p.add_argument("--pool", type=positive_int, help="sessions minted for P3's cold requests (default "
                    "300000, so that a 10 s run at 30,000 req/s never reuses one; smoke 1000)")
-    p.add_argument("--sessions", type=int, help="sessions the memory measurement caches, the "
+    p.add_argument("--sessions", type=positive_int, help="sessions the memory measurement caches, the "
                    "first of the pool (default 100000; "
                    "smoke 1000)")
     p.add_argument("--serve", action="store_true",
                    help="start the cluster, probe every scenario, then wait for ctrl-c "
                    "(for profiling)")
-    p.add_argument("--scenarios", help="comma-separated scenarios to run (default all; "
+    p.add_argument("--scenarios", type=scenario_list, help="comma-separated scenarios to run (default all; "
                    "'P5' means all three P5 runs, 'memory' the memory measurement), e.g. B1,P1 "
                    "while tuning")
     p.add_argument("--json", help="where the results go (default bench/results/<date>.json; "
                    "smoke: $TMPDIR/portcullis-bench-smoke.json)")
     args = p.parse_args()
     args.out_dir = os.path.abspath(args.out_dir)
-    args.duration = args.duration or (1 if args.smoke else 10)
-    args.rounds = args.rounds or (1 if args.smoke else 2)
-    args.connections = [int(c) for c in (args.connections or
-                                         ("16" if args.smoke else "16,64")).split(",")]
-    args.sessions = args.sessions or (1000 if args.smoke else 100000)
-    args.pool = max(args.pool or (1000 if args.smoke else 300000), args.sessions)
-    args.scenarios = [n for n in (args.scenarios or "").split(",") if n]
+    def given_or(value, smoke, full):
+        return value if value is not None else (smoke if args.smoke else full)
+
+    args.duration = given_or(args.duration, 1, 10)
+    args.rounds = given_or(args.rounds, 1, 2)
+    args.connections = given_or(args.connections, [16], [16, 64])
+    args.sessions = given_or(args.sessions, 1000, 100000)
+    args.pool = max(given_or(args.pool, 1000, 300000), args.sessions)
+    args.scenarios = args.scenarios or []
     args.warmup = 0 if args.smoke else 2
     args.cold_runs = args.rounds * len(args.connections)
     if args.cold_runs > COLD_MAX:
         p.error("at most %d P3 runs (rounds x connection counts)" % COLD_MAX)
     if min(args.connections) < WRK_THREADS or args.sessions < 2 * WRK_THREADS:
         p.error("need at least %d connections and %d sessions" % (WRK_THREADS, 2 * WRK_THREADS))
-    args.port_base = int(os.environ.get("BENCH_PORT_BASE", "23500"))
+    try:
+        args.port_base = int(os.environ.get("BENCH_PORT_BASE", "23500"))
+    except ValueError:
+        p.error("BENCH_PORT_BASE=%r is not a port number" % os.environ["BENCH_PORT_BASE"])
     if not 1024 <= args.port_base <= 65535 - COLD_PORT - COLD_MAX:
-        p.error("BENCH_PORT_BASE out of range")
+        p.error("BENCH_PORT_BASE out of range (1024..%d)" % (65535 - COLD_PORT - COLD_MAX))
     args.run_dir = os.environ.get("BENCH_RUN_DIR") or tempfile.mkdtemp(prefix="portcullis-bench-")
     os.makedirs(args.run_dir, exist_ok=True)
     args.run_dir = os.path.abspath(args.run_dir)
