@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Benchmark tool: the CPU cost of the two library steps every cold /verify must take. */
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,10 @@ static int parse_args(int argc, char **argv, floor_args_t *a)
         case 'n':
             errno = 0;
             a->n = strtoul(optarg, &end, 10);
-            if (errno != 0 || *end != '\0' || a->n == 0 || a->n > FLOOR_MAX_N) {
+            if (!isdigit((unsigned char)optarg[0]) || errno != 0 || *end != '\0' || a->n == 0 ||
+                a->n > FLOOR_MAX_N) {
+                fprintf(stderr, "cold_floor: -n %s: a whole number from 1 to %d\n", optarg,
+                        FLOOR_MAX_N);
                 return -1;
             }
             break;
@@ -73,19 +78,24 @@ static int parse_args(int argc, char **argv, floor_args_t *a)
             return -1;
         }
     }
-    return a->config_path != NULL && a->record_path != NULL && a->audience != NULL &&
-                   optind == argc
+    if (a->audience != NULL && a->audience[0] == '\0') {
+        fprintf(stderr, "cold_floor: -a: the route host the assertion is for, not empty\n");
+        return -1;
+    }
+    return a->config_path != NULL && a->record_path != NULL && a->audience != NULL && optind == argc
                ? 0
                : -1;
 }
 
-/* the whole file, NUL-terminated, in *len bytes; NULL with errno set */
-static char *read_record(const char *path, size_t *len)
+/* the whole file, NUL-terminated, in *len bytes; NULL with *why set */
+static char *read_record(const char *path, size_t *len, const char **why)
 {
     FILE *f = fopen(path, "rb");
     char *buf = malloc(FLOOR_RECORD_MAX + 1);
+    bool failed;
 
     if (f == NULL || buf == NULL) {
+        *why = strerror(errno);
         free(buf);
         if (f != NULL) {
             fclose(f);
@@ -93,10 +103,16 @@ static char *read_record(const char *path, size_t *len)
         return NULL;
     }
     *len = fread(buf, 1, FLOOR_RECORD_MAX + 1, f);
+    failed = ferror(f) != 0;
+    *why = failed ? strerror(errno) : NULL; /* a directory: EISDIR */
     fclose(f);
-    if (*len == 0 || *len > FLOOR_RECORD_MAX) {
+    if (*why == NULL && *len == 0) {
+        *why = "the file is empty";
+    } else if (*why == NULL && *len > FLOOR_RECORD_MAX) {
+        *why = "the file is over 1 MiB, larger than any record";
+    }
+    if (*why != NULL) {
         free(buf);
-        errno = EFBIG;
         return NULL;
     }
     while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r')) {
@@ -217,6 +233,7 @@ int main(int argc, char **argv)
     cmn_config_diag_t diag;
     cmn_config_t *config;
     char *record;
+    const char *why = NULL;
     size_t len = 0;
     int rc;
 
@@ -225,9 +242,9 @@ int main(int argc, char **argv)
                 FLOOR_MAX_N);
         return 2;
     }
-    record = read_record(args.record_path, &len);
+    record = read_record(args.record_path, &len, &why);
     if (record == NULL) {
-        fprintf(stderr, "cold_floor: %s: %s\n", args.record_path, strerror(errno));
+        fprintf(stderr, "cold_floor: %s: %s\n", args.record_path, why);
         return 2;
     }
     config = cmn_config_load(args.config_path, &diag);

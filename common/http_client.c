@@ -11,11 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <curl/curl.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <curl/curl.h>
 #include <h2o.h>
 #include "common/err.h"
+#include "common/log.h"
 
 #define HTTP_DEFAULT_CONNECT_MS 5000
 #define HTTP_DEFAULT_TOTAL_MS 10000
@@ -107,7 +108,7 @@ static int append_file(const char *path, char **buf, size_t *len)
     if (f == NULL) {
         return -1;
     }
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+    for (n = fread(chunk, 1, sizeof(chunk), f); n > 0; n = fread(chunk, 1, sizeof(chunk), f)) {
         if (*len + n > HTTP_CA_BUNDLE_MAX) {
             goto Exit;
         }
@@ -499,18 +500,26 @@ static void finish_later(cmn_http_client_t *client, http_job_t *job)
 
 static void collect_done(cmn_http_client_t *client)
 {
-    CURLMsg *msg;
-    int left;
-
-    while ((msg = curl_multi_info_read(client->multi, &left)) != NULL) {
+    for (;;) {
+        int left;
+        CURLMsg *msg = curl_multi_info_read(client->multi, &left);
         http_job_t *job = NULL;
+
+        if (msg == NULL) {
+            break;
+        }
         if (msg->msg != CURLMSG_DONE) {
             continue;
         }
         CURLcode rc = msg->data.result;
         CURL *easy = msg->easy_handle;
-        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&job);
-        curl_multi_remove_handle(client->multi, easy);
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&job) != CURLE_OK || job == NULL) {
+            /* every handle of this client carries its job: nothing to answer for one without */
+            curl_multi_remove_handle(client->multi, easy);
+            continue;
+        }
+        /* cannot fail for a handle this multi just reported done; answered either way */
+        (void)curl_multi_remove_handle(client->multi, easy);
         h2o_linklist_unlink(&job->link);
         transfer_finish(&job->t, rc);
         h2o_linklist_insert(&client->done, &job->link);
@@ -521,8 +530,13 @@ static void collect_done(cmn_http_client_t *client)
 static void drive(cmn_http_client_t *client, curl_socket_t fd, int events)
 {
     int running;
+    CURLMcode rc = curl_multi_socket_action(client->multi, fd, events, &running);
 
-    curl_multi_socket_action(client->multi, fd, events, &running);
+    /* a socket curl closed after the loop saw it ready is not an error; anything else leaves
+     * the transfers to their own timeouts, and the operator should know */
+    if (rc != CURLM_OK && rc != CURLM_BAD_SOCKET) {
+        cmn_log_warn(NULL, "http client: curl_multi_socket_action: %s", curl_multi_strerror(rc));
+    }
     collect_done(client);
     deliver(client);
 }
@@ -635,8 +649,8 @@ static int watch_sockets(cmn_http_client_t *client)
     if (client->epfd < 0) {
         return -1;
     }
-    client->epoll_sock = h2o_evloop_socket_create(client->loop, client->epfd,
-                                                  H2O_SOCKET_FLAG_DONT_READ);
+    client->epoll_sock =
+        h2o_evloop_socket_create(client->loop, client->epfd, H2O_SOCKET_FLAG_DONT_READ);
     client->epoll_sock->data = client;
     h2o_socket_read_start(client->epoll_sock, on_sockets_ready);
     return 0;
