@@ -164,8 +164,10 @@ static void on_batch_done(void *ctx, const cmn_broker_result_t *res)
         read_one_by_one(b);
     } else if (res->err != NULL) {
         /* one line for the batch, not one per waiting request (an outage would flood) */
-        cmn_log_warn(NULL, "session batch read of %zu sessions failed: %s (status %d)",
-                     count_entries(&b->entries), res->err, res->status);
+        cmn_log_warn(NULL, "session batch read of %zu session(s) failed: %s (%s%sstatus %d)",
+                     count_entries(&b->entries), res->err,
+                     res->cause != NULL ? res->cause : "", res->cause != NULL ? ", " : "",
+                     res->status);
         left = (cmn_broker_result_t){.err = res->err, .status = res->status};
     }
     while (res->err == NULL && p != NULL && p < end) {
