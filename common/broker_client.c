@@ -126,7 +126,8 @@ static void on_http_done(void *ctx, const cmn_http_response_t *res)
 {
     broker_op_t *op = ctx;
     cmn_broker_client_t *client = op->client;
-    cmn_broker_result_t result = {.status = res->status, .cause = res->err};
+    cmn_broker_result_t result = {.status = res->status,
+                                  .cause = res->err != NULL ? res->errbuf : NULL};
 
     /* nothing reached that databroker: the next URL may still answer */
     if (res->err != NULL && res->connect_failed && op->tries < client->num_urls) {

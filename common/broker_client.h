@@ -48,8 +48,8 @@ typedef struct st_cmn_broker_result_t {
     int status;       /* HTTP status, 0 when no answer */
     json_t *record;   /* the whole record object on success (borrowed; valid in the callback) */
     h2o_iovec_t lines; /* get_many: the NDJSON body (borrowed; valid in the callback) */
-    const char *cause; /* with err and no answer: what the transport saw (cmn_err_timeout,
-                          cmn_err_unavailable, cmn_err_io), for logs */
+    const char *cause; /* with err and no answer: curl's words for what went wrong, for logs
+                          (borrowed; valid in the callback) */
 } cmn_broker_result_t;
 
 typedef void (*cmn_broker_cb)(void *ctx, const cmn_broker_result_t *res);
