@@ -25,6 +25,10 @@
 #define HTTP_EVENTS_PER_TURN 64
 #define HTTP_TIMER_LISTS 6
 #define HTTP_MAX_IDLE_CONNS 128 /* keep-alive connections a client keeps for reuse */
+/* a pooled connection idle longer than this is not reused: servers close idle connections
+ * (ours after timeout_read, 30 s by default; Node's, as the dev IdP's, after 5 s) and a request
+ * sent just as the server closes is lost, which for a POST cannot safely be retried */
+#define HTTP_MAX_IDLE_AGE_S 4
 
 /* h2o 2.2's timeout lists, of fixed durations; curl's timeouts use the longest that fits */
 static const uint64_t http_timer_ms[HTTP_TIMER_LISTS] = {0, 1, 8, 64, 512, 4096};
@@ -356,6 +360,7 @@ static const char *transfer_setup(http_transfer_t *t, const http_opts_t *opts,
     /* HTTP/1.1 on pooled connections: with curl 7.88's HTTP/2 multiplexing, data already read
      * for one stream could wait for the next poll timeout (1 s stalls under load) */
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SETOPT(CURLOPT_MAXAGE_CONN, (long)HTTP_MAX_IDLE_AGE_S);
     SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long)opts->connect_timeout_ms);
     SETOPT(CURLOPT_TIMEOUT_MS, (long)total_ms);
     SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)t->body_max);
