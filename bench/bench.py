@@ -68,6 +68,9 @@ class Interrupted(BaseException):
 
 
 def on_signal(signo, frame):
+    # once: a second signal must not cut short the cleanup the first one started
+    for other in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(other, signal.SIG_IGN)
     raise Interrupted("signal %d" % signo)
 
 
