@@ -10,6 +10,7 @@ import html.parser
 import http.client
 import json
 import os
+import random
 import re
 import socket
 import ssl
@@ -511,3 +512,17 @@ def mint_sessions(*args):
         cookies = f.read().split()
     os.unlink(out)
     return cookies
+
+
+def free_port(low, high):
+    """a free 127.0.0.1 port in low..high; test files take ranges below the kernel's ephemeral
+    one (32768 up), so no outgoing connection can take it between this check and the bind"""
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in %d-%d" % (low, high))

@@ -7,7 +7,6 @@ Env: PORTCULLIS_BIN = the directory holding portcullis-databroker (default build
 import http.client
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -18,23 +17,15 @@ import threading
 import time
 import unittest
 
+import harness
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("PORTCULLIS_BIN", os.path.join(REPO, "build", "debug", "bin"))
 SECRET = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 def free_port():
-    """a free 127.0.0.1 port in 31000-31999 (below the kernel's ephemeral range, so no outgoing
-    connection can take it between this check and the bind)"""
-    for _ in range(200):
-        port = random.randint(31000, 31999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 31000-31999")
+    return harness.free_port(31000, 31999)
 
 
 def openssl(*args, cwd):

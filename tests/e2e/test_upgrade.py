@@ -9,14 +9,13 @@ old one would and passes everything else through.
 import http.client
 import http.server
 import os
-import random
-import socket
 import ssl
 import subprocess
 import threading
 import time
 import unittest
 
+import harness
 from harness import RUN_DIR, mint_sessions, port_of, public_url, wait_until
 
 CERTS = os.path.join(RUN_DIR, "certs")
@@ -26,17 +25,7 @@ HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade"}
 
 
 def free_port():
-    """a free 127.0.0.1 port in 32000-32699: below the kernel's ephemeral range, and apart from
-    the ranges the other tests take"""
-    for _ in range(200):
-        port = random.randint(32000, 32699)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-    raise RuntimeError("no free port in 32000-32699")
+    return harness.free_port(32000, 32699)  # apart from the ranges the other tests take
 
 
 class OldBrokerHandler(http.server.BaseHTTPRequestHandler):
