@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include <jansson.h>
 #include <h2o.h>
@@ -36,6 +37,16 @@ typedef void (*broker_store_cb)(void *ctx, const broker_result_t *res);
 typedef struct st_broker_store_t broker_store_t;
 
 /* every operation calls cb exactly once, maybe before it returns (the memory store does) */
+/* appends `len` bytes of one compact JSON object and a newline: a line of a get_many answer */
+static inline void broker_ndjson_append(h2o_buffer_t **buf, const char *json, size_t len)
+{
+    h2o_iovec_t room = h2o_buffer_reserve(buf, len + 1);
+
+    memcpy(room.base, json, len);
+    room.base[len] = '\n';
+    (*buf)->size += len + 1;
+}
+
 typedef struct st_broker_store_ops_t {
     void (*get)(broker_store_t *s, const char *type, const char *id, broker_store_cb cb,
                 void *ctx);

@@ -111,10 +111,7 @@ static void mem_get_many(broker_store_t *s, const char *type, const char *const 
         if (record != NULL && text == NULL) {
             res.err = cmn_err_no_memory;
         } else if (text != NULL) {
-            h2o_iovec_t room = h2o_buffer_reserve(&buf, len + 1);
-            memcpy(room.base, text, len);
-            room.base[len] = '\n';
-            buf->size += len + 1;
+            broker_ndjson_append(&buf, text, len);
         }
         free(text);
     }

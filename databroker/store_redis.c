@@ -21,7 +21,8 @@
 #define REDIS_FOLLOW_COUNT "1000"
 #define REDIS_RECORD_MAX (1024 * 1024) /* one stored record, as Redis returns it */
 #define REDIS_ARGS_MAX (BROKER_GET_MANY_MAX + 1) /* MGET and its keys */
-#define REDIS_KEY_MAX (sizeof("portcullis:rec:") + BROKER_TYPE_MAX + 1 + BROKER_ID_MAX + 1)
+#define REDIS_REC_PREFIX "portcullis:rec:" /* + type ":" id: one record (DESIGN.md §7) */
+#define REDIS_KEY_MAX (sizeof(REDIS_REC_PREFIX) + BROKER_TYPE_MAX + 1 + BROKER_ID_MAX + 1)
 #define REDIS_STREAM_ID_MAX 48
 
 #define KEY_VERSION "portcullis:version"
@@ -705,6 +706,12 @@ static redis_op_t *op_new(redis_store_t *r, op_kind_t kind, broker_store_cb cb, 
     return op;
 }
 
+/* the Redis key of record (type, id) into out, REDIS_KEY_MAX bytes */
+static void record_key(char *out, const char *type, const char *id)
+{
+    snprintf(out, REDIS_KEY_MAX, REDIS_REC_PREFIX "%s:%s", type, id);
+}
+
 static void op_free(redis_op_t *op)
 {
     if (h2o_timeout_is_linked(&op->timeout)) {
@@ -794,7 +801,6 @@ static int append_many_line(h2o_buffer_t **buf, const redisReply *e, const char 
     char *text = NULL;
     const char *out = e->str;
     size_t len = e->len;
-    h2o_iovec_t room;
 
     if (e->len < 2 || e->str[0] != '{' || e->str[e->len - 1] != '}' ||
         memchr(e->str, '\n', e->len) != NULL) {
@@ -814,10 +820,7 @@ static int append_many_line(h2o_buffer_t **buf, const redisReply *e, const char 
         out = text;
         len = strlen(text);
     }
-    room = h2o_buffer_reserve(buf, len + 1);
-    memcpy(room.base, out, len);
-    room.base[len] = '\n';
-    (*buf)->size += len + 1;
+    broker_ndjson_append(buf, out, len);
     free(text);
     return 0;
 }
@@ -1063,7 +1066,7 @@ static redis_op_t *script_op(broker_store_t *s, op_kind_t kind, int script, cons
     op_arg_str(op, "EVALSHA");
     op_arg_str(op, "");
     op_arg_str(op, "5");
-    snprintf(op->key_rec, sizeof(op->key_rec), "portcullis:rec:%s:%s", type, id);
+    record_key(op->key_rec, type, id);
     snprintf(op->key_idx, sizeof(op->key_idx), "portcullis:idx:%s", type);
     op_arg_str(op, op->key_rec);
     op_arg_str(op, op->key_idx);
@@ -1083,7 +1086,7 @@ static void redis_get(broker_store_t *s, const char *type, const char *id, broke
     if (op == NULL) {
         return;
     }
-    snprintf(op->key_rec, sizeof(op->key_rec), "portcullis:rec:%s:%s", type, id);
+    record_key(op->key_rec, type, id);
     op_arg_str(op, "GET");
     op_arg_str(op, op->key_rec);
     op_start(op);
@@ -1109,10 +1112,10 @@ static void redis_get_many(broker_store_t *s, const char *type, const char *cons
         return;
     }
     op_arg_str(op, "MGET");
-    op->id_offset = strlen("portcullis:rec::") + strlen(type);
+    op->id_offset = strlen(REDIS_REC_PREFIX) + strlen(type) + 1;
     for (size_t i = 0; i < n; i++) {
         char *key = op->keys + i * REDIS_KEY_MAX;
-        snprintf(key, REDIS_KEY_MAX, "portcullis:rec:%s:%s", type, ids[i]);
+        record_key(key, type, ids[i]);
         op_arg_str(op, key);
     }
     op_start(op);
@@ -1213,7 +1216,7 @@ static void redis_query(broker_store_t *s, const char *type, const char *cursor,
     op_arg_str(op, "");
     op_arg_str(op, "1");
     snprintf(op->key_idx, sizeof(op->key_idx), "portcullis:idx:%s", type);
-    snprintf(op->prefix, sizeof(op->prefix), "portcullis:rec:%s:", type);
+    snprintf(op->prefix, sizeof(op->prefix), REDIS_REC_PREFIX "%s:", type);
     snprintf(op->num1, sizeof(op->num1), "%lld", (long long)time(NULL));
     snprintf(op->num2, sizeof(op->num2), "%u", limit);
     op_arg_str(op, op->key_idx);
