@@ -866,11 +866,12 @@ def run(args, cluster):
     wanted = set(args.scenarios)
     needs_pool = args.serve or not wanted or bool(wanted & {"P3", "memory"})
     cluster.start_all(args.sessions, args.pool if needs_pool else 0)
-    scs = [sc for sc in scenarios(cluster)
+    everything = scenarios(cluster)
+    if [sc.name for sc in everything] != SCENARIO_NAMES:
+        raise BenchError("SCENARIO_NAMES (what --scenarios accepts) differs from scenarios()")
+    scs = [sc for sc in everything
            if not args.scenarios or sc.name.split("-")[0] in args.scenarios
            or sc.name in args.scenarios]
-    if not scs and args.scenarios != ["memory"]:
-        raise BenchError("--scenarios %s names no scenario" % ",".join(args.scenarios))
     for sc in scs:
         preflight(cluster, sc)
     if args.serve:
@@ -921,6 +922,7 @@ def serve(cluster):
     raise BenchError("a service exited")
 
 
+# the names scenarios() builds, for checking --scenarios before anything starts
 SCENARIO_NAMES = ["B1", "B2", "B3", "P1", "P2", "P3", "P4-403", "P4-401", "P5-w1", "P5-w2",
                   "P5-w4"]
 

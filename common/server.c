@@ -326,11 +326,10 @@ static void *thread_main(void *arg)
 static void apply_timeouts(h2o_globalconf_t *conf, const cmn_config_t *config)
 {
     uint64_t read_ms = config->timeout_read_ms, idle_ms = config->timeout_idle_ms;
+    uint64_t shorter = read_ms != 0 && (idle_ms == 0 || read_ms < idle_ms) ? read_ms : idle_ms;
 
-    if (read_ms != 0 && (idle_ms == 0 || read_ms < idle_ms)) {
-        conf->http1.req_timeout = read_ms;
-    } else if (idle_ms != 0) {
-        conf->http1.req_timeout = idle_ms;
+    if (shorter != 0) {
+        conf->http1.req_timeout = shorter;
     }
     if (idle_ms != 0) {
         conf->http2.idle_timeout = idle_ms;
